@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The page store: page contents, compressed with zstd and addressed by their
+ * XXH3-128 hash, in pack files that the versions of a job share. A pack is
+ * written once (by one snapshot) and never changed afterwards; a version
+ * refers to a page by (pack id, ordinal), where the ordinal counts the pages
+ * stored in that pack. The format is in docs/architecture.md ("Page store").
+ */
+#pragma once
+
+#include "macro.h"
+
+#define PACK_DIR "packs"
+#define PACK_PATH_MAX 64
+#define PACK_PAGES_PER_FRAME 64 /* 256 KiB of pages compressed together */
+
+struct page_hash {
+	uint8_t bytes[16]; /* XXH128_canonical_t: big-endian */
+};
+
+struct page_ref {
+	uint64_t pack_id;
+	uint64_t ordinal;
+};
+
+void page_hash_compute(const void *page, struct page_hash *ret);
+
+/* "packs/00000000000000a3.pack" */
+const char *pack_path(uint64_t pack_id, char buf[static PACK_PATH_MAX]);
+
+/* hash -> where a page with that content is stored, for deduplication. */
+struct page_hash_index;
+int page_hash_index_new(struct page_hash_index **ret);
+struct page_hash_index *page_hash_index_free(struct page_hash_index *idx);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct page_hash_index *, page_hash_index_free);
+/* Keeps the first ref stored for a hash. */
+int page_hash_index_add(struct page_hash_index *idx, const struct page_hash *h, struct page_ref ref);
+bool page_hash_index_lookup(const struct page_hash_index *idx, const struct page_hash *h,
+			    struct page_ref *ret);
+size_t page_hash_index_size(const struct page_hash_index *idx);
+
+struct pack_stats {
+	uint64_t pages_in;     /* pages handed to pack_writer_add() */
+	uint64_t pages_stored; /* of those, new contents written to this pack */
+	uint64_t bytes_stored; /* size of the pack file */
+};
+
+struct pack_writer;
+/*
+ * Starts packs/<pack_id>.pack under store_dfd, written as a temporary file.
+ * known (may be NULL) lists pages already stored in other packs; the writer
+ * adds the pages it stores, so the caller's index stays current.
+ */
+int pack_writer_new(int store_dfd, uint64_t pack_id, struct page_hash_index *known,
+		    int zstd_level, struct pack_writer **ret);
+/* Stores n pages (n * 4096 bytes) and sets refs[i] to where page i lives. */
+int pack_writer_add(struct pack_writer *w, const void *pages, size_t n, struct page_ref *refs);
+/*
+ * Writes the trailer, fsyncs and renames the pack into place. When no page
+ * was new the file is removed and *ret_created is false.
+ */
+int pack_writer_finish(struct pack_writer *w, bool *ret_created, struct pack_stats *ret_stats);
+/* Frees; an unfinished pack's temporary file is removed. */
+struct pack_writer *pack_writer_free(struct pack_writer *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct pack_writer *, pack_writer_free);
+
+struct pack_reader;
+/* Opens and checks the trailer: -EBADMSG for a damaged pack, -EPROTO for a newer format. */
+int pack_reader_open(int store_dfd, uint64_t pack_id, struct pack_reader **ret);
+/* Copies pages [ordinal, ordinal + n) to dst, verifying frame checksums and page hashes. */
+int pack_reader_read(struct pack_reader *r, uint64_t ordinal, size_t n, void *dst);
+uint64_t pack_reader_n_pages(const struct pack_reader *r);
+uint64_t pack_reader_file_size(const struct pack_reader *r);
+/* Adds every page of the pack to idx. */
+int pack_reader_index(struct pack_reader *r, struct page_hash_index *idx);
+/* After -EBADMSG: what was wrong and where ("frame at offset 1052672: checksum mismatch"). */
+const char *pack_reader_error(const struct pack_reader *r);
+struct pack_reader *pack_reader_free(struct pack_reader *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct pack_reader *, pack_reader_free);

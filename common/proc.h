@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Parsers for the /proc files a checkpointer reads. The *_parse() functions
+ * are pure: they take the file's bytes, check everything, and return -EBADMSG
+ * on anything malformed, so tests feed them fixtures. The proc_read_*()
+ * wrappers only open and read the file and then parse it.
+ */
+#pragma once
+
+#include <sys/types.h>
+
+#include "macro.h"
+
+/* VmFlags of /proc/PID/smaps that restore must reproduce or refuse. */
+enum proc_vmflag {
+	PROC_VMFLAG_GROWSDOWN = 1u << 0,  /* gd */
+	PROC_VMFLAG_DONTCOPY = 1u << 1,	  /* dc: MADV_DONTFORK */
+	PROC_VMFLAG_WIPEONFORK = 1u << 2, /* wf */
+	PROC_VMFLAG_DONTDUMP = 1u << 3,	  /* dd */
+	PROC_VMFLAG_HUGEPAGE = 1u << 4,	  /* hg */
+	PROC_VMFLAG_NOHUGEPAGE = 1u << 5, /* nh */
+	PROC_VMFLAG_NORESERVE = 1u << 6,  /* nr */
+	PROC_VMFLAG_LOCKED = 1u << 7,	  /* lo */
+	PROC_VMFLAG_MERGEABLE = 1u << 8,  /* mg */
+	PROC_VMFLAG_UFFD = 1u << 9,	  /* um, uw, ui: a userfaultfd is registered */
+	PROC_VMFLAG_SEALED = 1u << 10,	  /* sl: mseal()ed */
+	PROC_VMFLAG_SHADOW_STACK = 1u << 11, /* ss */
+	PROC_VMFLAG_IO = 1u << 12,	  /* io, pf: device memory */
+};
+
+struct proc_map {
+	uint64_t start, end;
+	uint32_t prot; /* PROT_READ | PROT_WRITE | PROT_EXEC */
+	bool shared;   /* 's' rather than 'p' */
+	uint64_t offset;
+	uint32_t dev_major, dev_minor;
+	uint64_t inode;
+	char *name;    /* NULL when the line has none; without the " (deleted)" suffix */
+	bool deleted;  /* the name ended in " (deleted)" */
+	uint32_t vmflags; /* enum proc_vmflag; only proc_smaps_parse() fills it */
+};
+
+int proc_maps_parse(const char *buf, size_t len, struct proc_map **ret, size_t *ret_n);
+int proc_smaps_parse(const char *buf, size_t len, struct proc_map **ret, size_t *ret_n);
+void proc_maps_free(struct proc_map *maps, size_t n);
+
+struct proc_stat {
+	pid_t pid;
+	char comm[16];
+	char state;
+	pid_t ppid, pgrp, session;
+	int32_t tty_nr;
+	uint32_t flags; /* PF_*: PF_KTHREAD is 0x00200000 */
+	int32_t num_threads;
+	uint64_t starttime;
+	uint64_t startcode, endcode, startstack;
+	uint64_t start_data, end_data, start_brk;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	int32_t exit_code;
+};
+
+int proc_stat_parse(const char *buf, size_t len, struct proc_stat *ret);
+
+struct proc_status {
+	char state;
+	pid_t tgid, pid, ppid, tracer_pid;
+	uid_t uid[4]; /* real, effective, saved, fs */
+	gid_t gid[4];
+	gid_t *groups;
+	size_t n_groups;
+	bool has_umask;
+	uint32_t umask;
+	int32_t threads;
+	uint64_t sig_pnd, shd_pnd, sig_blk, sig_ign, sig_cgt;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	bool no_new_privs;
+	int32_t seccomp;	 /* 0 off, 1 strict, 2 filter */
+	int32_t kthread;	 /* -1 when the kernel has no such line */
+	pid_t nspid[32];	 /* NSpid: outermost first */
+	size_t n_nspid;
+};
+
+int proc_status_parse(const char *buf, size_t len, struct proc_status *ret);
+void proc_status_done(struct proc_status *s);
+
+struct proc_fdinfo {
+	uint64_t pos;
+	uint32_t flags; /* octal "flags:" line, O_CLOEXEC included as the kernel shows it */
+	int32_t mnt_id;
+	uint64_t ino;
+};
+
+int proc_fdinfo_parse(const char *buf, size_t len, struct proc_fdinfo *ret);
+
+/* Readers: open /proc/PID/..., read, parse. -ESRCH when the process is gone. */
+int proc_read_maps(pid_t pid, bool with_vmflags, struct proc_map **ret, size_t *ret_n);
+int proc_read_stat(pid_t pid, struct proc_stat *ret);
+int proc_read_status(pid_t pid, struct proc_status *ret);
+int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret);
+/* Sorted ascending. */
+int proc_read_tids(pid_t pid, pid_t **ret, size_t *ret_n);
+int proc_read_fds(pid_t pid, int **ret, size_t *ret_n);
+/* Direct children of every thread of pid (task/TID/children), sorted, no duplicates. */
+int proc_read_children(pid_t pid, pid_t **ret, size_t *ret_n);
+/* readlink() of /proc/PID/<what> (e.g. "exe", "cwd", "fd/3"), newly allocated. */
+int proc_readlink(pid_t pid, const char *what, char **ret);

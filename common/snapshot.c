@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Ownership and structural validation of struct snapshot. Validation is what
+ * stands between a decoded (untrusted) image and the code that acts on it:
+ * every index must point inside its table and every region must be sane.
+ */
+#include <string.h>
+#include <sys/mman.h>
+
+#include "snapshot.h"
+
+struct snapshot *snapshot_new(void)
+{
+	struct snapshot *s = new0(struct snapshot, 1);
+
+	if (!s)
+		return NULL;
+	s->proc.exe_file = SNAPSHOT_NONE;
+	for (size_t i = 0; i < RLIM_NLIMITS; i++)
+		s->proc.rlimits[i] = (struct rlimit){ RLIM_INFINITY, RLIM_INFINITY };
+	return s;
+}
+
+struct snapshot *snapshot_free(struct snapshot *s)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < s->n_threads; i++) {
+		free(s->threads[i].xstate);
+		free(s->threads[i].pending);
+	}
+	free(s->threads);
+	for (size_t i = 0; i < s->n_regions; i++)
+		free(s->regions[i].name);
+	free(s->regions);
+	for (size_t i = 0; i < s->n_files; i++)
+		free(s->files[i].path);
+	free(s->files);
+	free(s->open_files);
+	free(s->fds);
+	free(s->proc.groups);
+	free(s->proc.auxv);
+	free(s->proc.cwd);
+	free(s->proc.cmdline);
+	free(s->proc.pending);
+	free(s);
+	return NULL;
+}
+
+#define DEFINE_APPENDER(fn, type, array, count, max, init)                                         \
+	type *fn(struct snapshot *s)                                                               \
+	{                                                                                          \
+		type *e;                                                                           \
+		if (s->count >= (max))                                                             \
+			return NULL;                                                               \
+		if (GROW(s->array, s->allocated_##array, s->count + 1) < 0)                        \
+			return NULL;                                                               \
+		e = &s->array[s->count++];                                                         \
+		memset(e, 0, sizeof(*e));                                                          \
+		init;                                                                              \
+		return e;                                                                          \
+	}
+
+DEFINE_APPENDER(snapshot_add_thread, struct snapshot_thread, threads, n_threads,
+		SNAPSHOT_MAX_THREADS, (void) 0)
+DEFINE_APPENDER(snapshot_add_region, struct snapshot_region, regions, n_regions,
+		SNAPSHOT_MAX_REGIONS, (e->file = SNAPSHOT_NONE, e->stream = SNAPSHOT_NONE))
+DEFINE_APPENDER(snapshot_add_file, struct snapshot_file, files, n_files, SNAPSHOT_MAX_FILES,
+		e->stream = SNAPSHOT_NONE)
+DEFINE_APPENDER(snapshot_add_open_file, struct snapshot_open_file, open_files, n_open_files,
+		SNAPSHOT_MAX_FDS, (void) 0)
+DEFINE_APPENDER(snapshot_add_fd, struct snapshot_fd, fds, n_fds, SNAPSHOT_MAX_FDS, (void) 0)
+
+static int fail(const char **ret_reason, const char *reason)
+{
+	if (ret_reason)
+		*ret_reason = reason;
+	return -EBADMSG;
+}
+
+static int validate_regions(const struct snapshot *s, const char **ret_reason)
+{
+	for (size_t i = 0; i < s->n_regions; i++) {
+		const struct snapshot_region *r = &s->regions[i];
+
+		if (r->start >= r->end || !IS_ALIGNED(r->start, PAGE_SIZE) ||
+		    !IS_ALIGNED(r->end, PAGE_SIZE) || r->end > (1ULL << 47))
+			return fail(ret_reason, "a memory region has an invalid address range");
+		if (i > 0 && s->regions[i - 1].end > r->start)
+			return fail(ret_reason, "memory regions overlap or are out of order");
+		if (r->prot & ~(uint32_t)(PROT_READ | PROT_WRITE | PROT_EXEC))
+			return fail(ret_reason, "a memory region has unknown protection bits");
+		if ((unsigned) r->kind >= _REGION_KIND_MAX)
+			return fail(ret_reason, "a memory region has an unknown kind");
+		if (r->kind == REGION_KIND_FILE && r->file >= s->n_files)
+			return fail(ret_reason, "a memory region refers to a missing file");
+		if (r->kind != REGION_KIND_FILE && r->file != SNAPSHOT_NONE)
+			return fail(ret_reason, "an anonymous memory region refers to a file");
+		if (!IS_ALIGNED(r->pgoff, PAGE_SIZE))
+			return fail(ret_reason, "a file mapping has an unaligned offset");
+	}
+	return 0;
+}
+
+static int validate_files(const struct snapshot *s, const char **ret_reason)
+{
+	for (size_t i = 0; i < s->n_files; i++) {
+		const struct snapshot_file *f = &s->files[i];
+
+		if ((unsigned) f->kind >= _FILE_KIND_MAX)
+			return fail(ret_reason, "a file has an unknown kind");
+		if (!f->path)
+			return fail(ret_reason, "a file has no path");
+		if ((f->kind == FILE_KIND_REGULAR || f->kind == FILE_KIND_DIRECTORY ||
+		     f->kind == FILE_KIND_DEVICE) &&
+		    f->path[0] != '/')
+			return fail(ret_reason, "a file path is not absolute");
+		if (f->id.build_id_size > sizeof(f->id.build_id))
+			return fail(ret_reason, "a build-id is too long");
+	}
+	for (size_t i = 0; i < s->n_open_files; i++)
+		if (s->open_files[i].file >= s->n_files)
+			return fail(ret_reason, "an open file refers to a missing file");
+	for (size_t i = 0; i < s->n_fds; i++) {
+		if (s->fds[i].fd < 0 || s->fds[i].open_file >= s->n_open_files)
+			return fail(ret_reason, "a file descriptor entry is invalid");
+		if (i > 0 && s->fds[i - 1].fd >= s->fds[i].fd)
+			return fail(ret_reason, "file descriptors are duplicated or out of order");
+	}
+	return 0;
+}
+
+static int validate_threads(const struct snapshot *s, const char **ret_reason)
+{
+	if (s->n_threads == 0)
+		return fail(ret_reason, "the image holds no thread");
+	if (s->threads[0].tid != s->proc.pid)
+		return fail(ret_reason, "the first thread is not the process's main thread");
+	for (size_t i = 0; i < s->n_threads; i++) {
+		const struct snapshot_thread *t = &s->threads[i];
+
+		if (t->tid <= 0)
+			return fail(ret_reason, "a thread has an invalid id");
+		for (size_t j = 0; j < i; j++)
+			if (s->threads[j].tid == t->tid)
+				return fail(ret_reason, "two threads have the same id");
+		if (t->xstate_size != s->cpu.xstate_size)
+			return fail(ret_reason, "a thread's extended state has the wrong size");
+	}
+	return 0;
+}
+
+int snapshot_validate(const struct snapshot *s, const char **ret_reason)
+{
+	int r;
+
+	if (s->proc.pid <= 0)
+		return fail(ret_reason, "the process id is invalid");
+	if (s->cpu.xstate_size < 576 || s->cpu.xstate_size > SNAPSHOT_XSTATE_MAX)
+		return fail(ret_reason, "the extended state size is invalid");
+	if (s->proc.exe_file != SNAPSHOT_NONE && s->proc.exe_file >= s->n_files)
+		return fail(ret_reason, "the executable refers to a missing file");
+	r = validate_threads(s, ret_reason);
+	if (r < 0)
+		return r;
+	r = validate_regions(s, ret_reason);
+	if (r < 0)
+		return r;
+	return validate_files(s, ret_reason);
+}
+
+const char *region_kind_to_string(enum region_kind k)
+{
+	switch (k) {
+	case REGION_KIND_ANON:
+		return "anon";
+	case REGION_KIND_FILE:
+		return "file";
+	case REGION_KIND_VDSO:
+		return "vdso";
+	case REGION_KIND_VVAR:
+		return "vvar";
+	case REGION_KIND_VVAR_VCLOCK:
+		return "vvar_vclock";
+	case _REGION_KIND_MAX:
+		break;
+	}
+	return "?";
+}
+
+const char *file_kind_to_string(enum file_kind k)
+{
+	switch (k) {
+	case FILE_KIND_REGULAR:
+		return "file";
+	case FILE_KIND_DELETED:
+		return "deleted";
+	case FILE_KIND_MEMFD:
+		return "memfd";
+	case FILE_KIND_SHMEM:
+		return "shmem";
+	case FILE_KIND_DIRECTORY:
+		return "dir";
+	case FILE_KIND_DEVICE:
+		return "device";
+	case FILE_KIND_EXTERNAL:
+		return "external";
+	case _FILE_KIND_MAX:
+		break;
+	}
+	return "?";
+}
+
+const char *region_prot_to_string(const struct snapshot_region *r, char buf[static 5])
+{
+	buf[0] = r->prot & PROT_READ ? 'r' : '-';
+	buf[1] = r->prot & PROT_WRITE ? 'w' : '-';
+	buf[2] = r->prot & PROT_EXEC ? 'x' : '-';
+	buf[3] = r->flags & REGION_FLAG_SHARED ? 's' : 'p';
+	buf[4] = 0;
+	return buf;
+}

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The in-memory model of one snapshot of one process: what dump fills in, what
+ * the image stores (image-core.c), what restore consumes and inspect prints.
+ * Page contents are not here: regions and files name a page stream, and the
+ * page index (page-index.h) says where each stream's pages live.
+ */
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "macro.h"
+
+#define SNAPSHOT_NONE UINT32_MAX /* "no file", "no stream" */
+#define SNAPSHOT_MAX_THREADS 4096
+#define SNAPSHOT_MAX_REGIONS 65536
+#define SNAPSHOT_MAX_FILES 65536
+#define SNAPSHOT_MAX_FDS 65536
+#define SNAPSHOT_MAX_PENDING 4096
+#define SNAPSHOT_PATH_MAX 4096
+#define SNAPSHOT_XSTATE_MAX 65536
+#define SNAPSHOT_AUXV_MAX 4096
+#define SNAPSHOT_NSIG 64
+
+/* siginfo_t as the kernel hands it to PTRACE_PEEKSIGINFO. */
+struct snapshot_siginfo {
+	uint8_t bytes[128];
+};
+
+/* The kernel's x86_64 struct sigaction layout (not glibc's). */
+struct snapshot_sigaction {
+	uint64_t handler;
+	uint64_t flags;
+	uint64_t restorer;
+	uint64_t mask;
+};
+
+struct snapshot_rseq {
+	uint64_t abi_pointer; /* 0: not registered */
+	uint32_t size;
+	uint32_t signature;
+	uint32_t flags;
+};
+
+struct snapshot_thread {
+	pid_t tid;
+	char comm[16];
+	struct user_regs_struct regs; /* as stopped; syscall restart is decided at restore */
+	uint8_t *xstate;	      /* NT_X86_XSTATE, standard (non-compacted) format */
+	size_t xstate_size;
+	uint64_t sigmask;
+	struct snapshot_rseq rseq;
+	uint64_t robust_list;
+	uint64_t robust_list_len;
+	uint64_t clear_child_tid;
+	uint64_t altstack_sp;
+	uint64_t altstack_size;
+	int32_t altstack_flags;
+	struct snapshot_siginfo *pending; /* per-thread queue, oldest first */
+	size_t n_pending;
+};
+
+struct snapshot_mm {
+	uint64_t start_code, end_code;
+	uint64_t start_data, end_data;
+	uint64_t start_brk, brk;
+	uint64_t start_stack;
+	uint64_t arg_start, arg_end;
+	uint64_t env_start, env_end;
+};
+
+struct snapshot_itimer {
+	uint64_t interval_ns;
+	uint64_t value_ns; /* time left; 0: disarmed */
+};
+
+struct snapshot_process {
+	pid_t pid, ppid, pgid, sid;
+	char comm[16];
+	uint64_t start_time; /* clock ticks since boot, /proc/PID/stat field 22 */
+	uid_t uid[4];	     /* real, effective, saved, fs */
+	gid_t gid[4];
+	gid_t *groups;
+	size_t n_groups;
+	uint64_t cap_inheritable, cap_permitted, cap_effective, cap_bounding, cap_ambient;
+	bool no_new_privs;
+	int32_t dumpable;
+	uint32_t umask;
+	uint32_t personality;
+	struct snapshot_mm mm;
+	uint8_t *auxv;
+	size_t auxv_size;
+	char *cwd;
+	uint32_t exe_file; /* index into snapshot.files */
+	char *cmdline;	   /* for people; the real one lives in restored memory */
+	struct rlimit rlimits[RLIM_NLIMITS];
+	struct snapshot_sigaction sigactions[SNAPSHOT_NSIG]; /* index: signal - 1 */
+	struct snapshot_siginfo *pending;		     /* process-wide queue */
+	size_t n_pending;
+	struct snapshot_itimer itimers[3]; /* ITIMER_REAL, _VIRTUAL, _PROF */
+	uint64_t xcomp_perm;		   /* ARCH_GET_XCOMP_PERM: AMX needs it granted again */
+};
+
+/* The CPU's extended state layout at dump, so restore can refuse or convert. */
+struct snapshot_cpu {
+	uint64_t xcr0;
+	uint32_t xstate_size;
+	uint32_t xfeature_offset[64];
+	uint32_t xfeature_size[64];
+	uint64_t xfeatures_used; /* union of the threads' xstate_bv */
+};
+
+enum region_kind {
+	REGION_KIND_ANON,	 /* private anonymous: heap, stacks, malloc arenas */
+	REGION_KIND_FILE,	 /* backed by snapshot.files[file], private or shared */
+	REGION_KIND_VDSO,	 /* the kernel's; moved to its saved address, not written */
+	REGION_KIND_VVAR,	 /* [vvar]: never read, re-created with the vDSO */
+	REGION_KIND_VVAR_VCLOCK, /* [vvar_vclock]: likewise */
+	_REGION_KIND_MAX,
+};
+
+enum region_flag {
+	REGION_FLAG_SHARED = 1u << 0,
+	REGION_FLAG_GROWSDOWN = 1u << 1,
+	REGION_FLAG_DONTFORK = 1u << 2,
+	REGION_FLAG_WIPEONFORK = 1u << 3,
+	REGION_FLAG_DONTDUMP = 1u << 4,
+	REGION_FLAG_HUGEPAGE = 1u << 5,
+	REGION_FLAG_NOHUGEPAGE = 1u << 6,
+	REGION_FLAG_NORESERVE = 1u << 7,
+	REGION_FLAG_LOCKED = 1u << 8,
+	REGION_FLAG_MERGEABLE = 1u << 9,
+};
+
+struct snapshot_region {
+	uint64_t start, end;
+	uint32_t prot;	/* PROT_READ | PROT_WRITE | PROT_EXEC */
+	uint32_t flags; /* enum region_flag */
+	enum region_kind kind;
+	uint32_t file;	 /* REGION_KIND_FILE: index into snapshot.files */
+	uint64_t pgoff;	 /* byte offset into the file */
+	uint32_t stream; /* pages this process holds privately, or SNAPSHOT_NONE */
+	char *name;	 /* as /proc/PID/maps showed it, for people */
+};
+
+enum file_kind {
+	FILE_KIND_REGULAR,   /* reopened by path; identity checked at restore */
+	FILE_KIND_DELETED,   /* a regular file with no name left: contents saved */
+	FILE_KIND_MEMFD,     /* contents, name and seals saved */
+	FILE_KIND_SHMEM,     /* MAP_SHARED|MAP_ANONYMOUS memory: contents saved */
+	FILE_KIND_DIRECTORY, /* reopened by path */
+	FILE_KIND_DEVICE,    /* /dev/null and its kin: reopened by path */
+	FILE_KIND_EXTERNAL,  /* a pipe, terminal or socket on stdio: not ours to save */
+	_FILE_KIND_MAX,
+};
+
+struct snapshot_identity {
+	uint64_t dev, ino, rdev;
+	uint32_t mode;
+	uint64_t size;
+	int64_t mtime_ns;
+	uint8_t build_id[32];
+	uint32_t build_id_size; /* 0: none (not an ELF file, or no note) */
+};
+
+struct snapshot_file {
+	enum file_kind kind;
+	char *path; /* FILE_KIND_MEMFD: the memfd's name; FILE_KIND_EXTERNAL: what it was */
+	struct snapshot_identity id;
+	uint32_t stream;	  /* saved contents, or SNAPSHOT_NONE */
+	uint32_t seals;		  /* FILE_KIND_MEMFD */
+	bool mapped_shared_write; /* it changes under us: check only that it is the same inode */
+};
+
+/* One open file description; fds that share it were dup()ed from one another. */
+struct snapshot_open_file {
+	uint32_t file;	/* index into snapshot.files */
+	uint32_t flags; /* O_ACCMODE and status flags, without O_CLOEXEC */
+	uint64_t pos;
+};
+
+struct snapshot_fd {
+	int32_t fd;
+	uint32_t open_file; /* index into snapshot.open_files */
+	bool cloexec;
+};
+
+struct snapshot {
+	struct snapshot_process proc;
+	struct snapshot_cpu cpu;
+	struct snapshot_thread *threads; /* threads[0] is the thread group leader */
+	size_t n_threads, allocated_threads;
+	struct snapshot_region *regions; /* sorted by address, not overlapping */
+	size_t n_regions, allocated_regions;
+	struct snapshot_file *files;
+	size_t n_files, allocated_files;
+	struct snapshot_open_file *open_files;
+	size_t n_open_files, allocated_open_files;
+	struct snapshot_fd *fds; /* sorted by fd */
+	size_t n_fds, allocated_fds;
+};
+
+struct snapshot *snapshot_new(void);
+struct snapshot *snapshot_free(struct snapshot *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct snapshot *, snapshot_free);
+
+/* Appenders return a zeroed element (NULL on allocation failure) owned by the snapshot. */
+struct snapshot_thread *snapshot_add_thread(struct snapshot *s);
+struct snapshot_region *snapshot_add_region(struct snapshot *s);
+struct snapshot_file *snapshot_add_file(struct snapshot *s);
+struct snapshot_open_file *snapshot_add_open_file(struct snapshot *s);
+struct snapshot_fd *snapshot_add_fd(struct snapshot *s);
+
+/* Structural checks that a decoded snapshot must pass before anything uses it. */
+int snapshot_validate(const struct snapshot *s, const char **ret_reason);
+
+const char *region_kind_to_string(enum region_kind k);
+const char *file_kind_to_string(enum file_kind k);
+/* "r-xp" as maps shows it. */
+const char *region_prot_to_string(const struct snapshot_region *r, char buf[static 5]);

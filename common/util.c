@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Implementation of util.h. The atomic file write is the one durability
+ * primitive small files use; page data has its own in pack.c.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+int grow_array(void **array, size_t *allocated, size_t need, size_t elem_size)
+{
+	size_t n;
+	void *p;
+
+	if (need <= *allocated)
+		return 0;
+	n = MAX(need, MAX(*allocated * 2, (size_t) 8));
+	if (n > SIZE_MAX / elem_size)
+		return -ENOMEM;
+	p = realloc(*array, n * elem_size);
+	if (!p)
+		return -ENOMEM;
+	memset((char *) p + *allocated * elem_size, 0, (n - *allocated) * elem_size);
+	*array = p;
+	*allocated = n;
+	return 0;
+}
+
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, allocated = 0;
+
+	for (;;) {
+		ssize_t n;
+
+		if (len + 1 >= allocated) {
+			size_t want = allocated ? allocated * 2 : 4096;
+			char *p;
+
+			if (allocated > max + 1)
+				return -E2BIG;
+			p = realloc(buf, want);
+			if (!p)
+				return -ENOMEM;
+			buf = p;
+			allocated = want;
+		}
+		n = read(fd, buf + len, allocated - len - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		len += (size_t) n;
+		if (len > max)
+			return -E2BIG;
+	}
+	buf[len] = 0;
+	*ret = TAKE_PTR(buf);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+int read_full_file_at(int dfd, const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return -errno;
+	return read_full_fd(fd, max, ret, ret_len);
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t) n;
+	}
+	return 0;
+}
+
+int pwrite_all(int fd, const void *buf, size_t len, off_t offset)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, offset);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t) n;
+		offset += n;
+	}
+	return 0;
+}
+
+int pread_exact(int fd, void *buf, size_t len, off_t offset)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len, offset);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EBADMSG;
+		p += n;
+		len -= (size_t) n;
+		offset += n;
+	}
+	return 0;
+}
+
+int fsync_dir_at(int dfd, const char *path)
+{
+	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+int write_file_atomic_at(int dfd, const char *name, const void *buf, size_t len, mode_t mode)
+{
+	_cleanup_free_ char *tmp = strdup_printf(".%s.tmp-%d", name, (int) getpid());
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	if (!tmp)
+		return -ENOMEM;
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, buf, len);
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r >= 0 && renameat(dfd, tmp, dfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void) unlinkat(dfd, tmp, 0);
+		return r;
+	}
+	return fsync_dir_at(dfd, ".");
+}
+
+int parse_u64(const char *s, int base, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (errno != 0 || *end != 0)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int parse_u32(const char *s, int base, uint32_t *ret)
+{
+	uint64_t v;
+	int r = parse_u64(s, base, &v);
+
+	if (r < 0)
+		return r;
+	if (v > UINT32_MAX)
+		return -ERANGE;
+	*ret = (uint32_t) v;
+	return 0;
+}
+
+int parse_i32(const char *s, int base, int32_t *ret)
+{
+	long v;
+	char *end;
+
+	if (!s || !*s || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, base);
+	if (errno == ERANGE || v > INT32_MAX || v < INT32_MIN)
+		return -ERANGE;
+	if (errno != 0 || *end != 0)
+		return -EINVAL;
+	*ret = (int32_t) v;
+	return 0;
+}
+
+int parse_pid(const char *s, pid_t *ret)
+{
+	uint32_t v;
+	int r = parse_u32(s, 10, &v);
+
+	if (r < 0)
+		return r;
+	if (v == 0 || v > (uint32_t) INT32_MAX)
+		return -ERANGE;
+	*ret = (pid_t) v;
+	return 0;
+}
+
+int parse_duration(const char *s, uint64_t *ret_ns)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t ns;
+	} units[] = {
+		{ "ms", 1000000ULL },	      { "s", 1000000000ULL },	    { "m", 60000000000ULL },
+		{ "min", 60000000000ULL },    { "h", 3600000000000ULL },    { "d", 86400000000000ULL },
+		{ "", 1000000000ULL },
+	};
+	char digits[32];
+	size_t n = 0;
+	uint64_t v;
+
+	if (!s)
+		return -EINVAL;
+	while (s[n] >= '0' && s[n] <= '9')
+		n++;
+	if (n == 0 || n >= sizeof(digits))
+		return -EINVAL;
+	memcpy(digits, s, n);
+	digits[n] = 0;
+	if (parse_u64(digits, 10, &v) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+		if (strcmp(s + n, units[i].suffix) != 0)
+			continue;
+		if (v > UINT64_MAX / units[i].ns)
+			return -ERANGE;
+		*ret_ns = v * units[i].ns;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+const char *format_bytes(char *buf, size_t size, uint64_t bytes)
+{
+	static const char *const suffix[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double) bytes;
+	size_t i = 0;
+
+	while (v >= 1024.0 && i + 1 < ELEMENTSOF(suffix)) {
+		v /= 1024.0;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, size, "%" PRIu64 " B", bytes);
+	else
+		snprintf(buf, size, "%.1f %s", v, suffix[i]);
+	return buf;
+}
+
+const char *format_duration(char *buf, size_t size, uint64_t ns)
+{
+	if (ns < 10000000ULL)
+		snprintf(buf, size, "%.1f ms", (double) ns / 1e6);
+	else if (ns < 1000000000ULL)
+		snprintf(buf, size, "%" PRIu64 " ms", ns / 1000000ULL);
+	else if (ns < 60000000000ULL)
+		snprintf(buf, size, "%.2f s", (double) ns / 1e9);
+	else
+		snprintf(buf, size, "%" PRIu64 "m %02" PRIu64 "s", ns / 60000000000ULL,
+			 (ns / 1000000000ULL) % 60);
+	return buf;
+}
+
+uint64_t now_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	(void) clock_gettime(clock, &ts);
+	return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+bool string_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool string_has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+bool name_is_valid(const char *s)
+{
+	size_t n;
+
+	if (!s)
+		return false;
+	n = strlen(s);
+	if (n == 0 || n > 64 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0 || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char) s[i];
+
+		if (c == '/' || c <= ' ' || c >= 0x7f)
+			return false;
+	}
+	return true;
+}
+
+char *strdup_printf(const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return r < 0 ? NULL : s;
+}
