@@ -6,6 +6,7 @@
 #pragma once
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,8 +29,14 @@
 #define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a) - 1))
 #define IS_ALIGNED(x, a) (((x) & ((__typeof__(x))(a) - 1)) == 0)
 
-#define PAGE_SIZE 4096UL
+/* <sys/user.h> defines these too; include it first so there is one definition. */
+#include <sys/user.h>
+#ifndef PAGE_SHIFT
 #define PAGE_SHIFT 12
+#endif
+#ifndef PAGE_SIZE
+#define PAGE_SIZE (1UL << PAGE_SHIFT)
+#endif
 #define PAGE_ALIGN(x) ALIGN_TO((uint64_t)(x), PAGE_SIZE)
 
 /* Returns the old value and clears the variable: ownership moves to the caller. */

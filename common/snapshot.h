@@ -94,7 +94,8 @@ struct snapshot_process {
 	size_t auxv_size;
 	char *cwd;
 	uint32_t exe_file; /* index into snapshot.files */
-	char *cmdline;	   /* for people; the real one lives in restored memory */
+	char *cmdline;	   /* NUL-separated argv, for people; the real one lives in memory */
+	size_t cmdline_size;
 	struct rlimit rlimits[RLIM_NLIMITS];
 	struct snapshot_sigaction sigactions[SNAPSHOT_NSIG]; /* index: signal - 1 */
 	struct snapshot_siginfo *pending;		     /* process-wide queue */

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <fcntl.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -22,6 +23,12 @@ int pread_exact(int fd, void *buf, size_t len, off_t offset);
 /* Writes a file under dfd durably: temporary name, fsync, rename, fsync of the directory. */
 int write_file_atomic_at(int dfd, const char *name, const void *buf, size_t len, mode_t mode);
 int fsync_dir_at(int dfd, const char *path);
+/*
+ * Removes dfd/name and, if it is a directory, everything under it. Never follows a
+ * symlink and never descends into another mount (-EXDEV); removes what it can and
+ * returns the first error. -ENOENT if name does not exist.
+ */
+int rm_rf_at(int dfd, const char *name);
 
 /* Strict numbers: the whole string must parse, no sign for unsigned, no overflow. */
 int parse_u64(const char *s, int base, uint64_t *ret);

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Files: the inodes a process maps or holds open (one file object each,
+ * with the contents saved when nothing else keeps them: deleted files,
+ * memfds, shared anonymous memory), the open file descriptions (fds dup()ed
+ * from one another share one, and with it the offset), and the fd table.
+ * Anything ckptd cannot bring back makes the dump fail naming the fd.
+ */
+#define LOG_PREFIX "dump: "
+
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+
+#include "dump.h"
+#include "elf-id.h"
+#include "log.h"
+#include "util.h"
+
+#define MEMFD_PREFIX "/memfd:"
+
+static enum file_kind kind_of(const char *path, bool deleted, const struct stat *st)
+{
+	if (S_ISDIR(st->st_mode))
+		return FILE_KIND_DIRECTORY;
+	if (S_ISCHR(st->st_mode))
+		return FILE_KIND_DEVICE;
+	if (string_has_prefix(path, MEMFD_PREFIX))
+		return FILE_KIND_MEMFD;
+	if (deleted && strcmp(path, "/dev/zero") == 0)
+		return FILE_KIND_SHMEM;
+	if (deleted || st->st_nlink == 0)
+		return FILE_KIND_DELETED;
+	return FILE_KIND_REGULAR;
+}
+
+static int find_file(const struct dump_ctx *c, enum file_kind kind, const struct stat *st)
+{
+	for (size_t i = 0; i < c->snap->n_files; i++) {
+		const struct snapshot_file *f = &c->snap->files[i];
+
+		if (f->kind == kind && f->id.dev == st->st_dev && f->id.ino == st->st_ino)
+			return (int) i;
+	}
+	return -1;
+}
+
+static int save_contents(struct dump_ctx *c, struct snapshot_file *f, int fd)
+{
+	int seals, r;
+
+	r = dump_file_contents(c, fd, &f->stream);
+	if (r < 0 || f->kind != FILE_KIND_MEMFD)
+		return r;
+	seals = fcntl(fd, F_GET_SEALS);
+	f->seals = seals < 0 ? 0 : (uint32_t) seals;
+	return 0;
+}
+
+int dump_file_object(struct dump_ctx *c, const char *path, bool deleted, int fd,
+		     uint32_t *ret_index)
+{
+	enum file_kind kind;
+	struct snapshot_file *f;
+	struct stat st;
+	int i, r;
+
+	if (fstat(fd, &st) < 0)
+		return log_error_errno(-errno, "Cannot stat %s: %m", path);
+	kind = kind_of(path, deleted, &st);
+	i = find_file(c, kind, &st);
+	if (i >= 0) {
+		*ret_index = (uint32_t) i;
+		return 0;
+	}
+	f = snapshot_add_file(c->snap);
+	if (!f)
+		return log_error_errno(-E2BIG, "PID %d uses too many files", (int) c->pid);
+	f->kind = kind;
+	f->path = strdup(path);
+	if (!f->path)
+		return log_oom();
+	r = file_identity_from_fd(fd, kind == FILE_KIND_REGULAR, &f->id);
+	if (r < 0)
+		return log_error_errno(r, "Cannot identify %s: %m", path);
+	if (kind == FILE_KIND_DELETED || kind == FILE_KIND_MEMFD || kind == FILE_KIND_SHMEM) {
+		r = save_contents(c, f, fd);
+		if (r < 0)
+			return r;
+	}
+	*ret_index = (uint32_t)(c->snap->n_files - 1);
+	return 0;
+}
+
+static bool device_allowed(dev_t rdev)
+{
+	/* null, zero, full, random, urandom: no state to lose. */
+	return major(rdev) == 1 &&
+	       (minor(rdev) == 3 || minor(rdev) == 5 || minor(rdev) == 7 || minor(rdev) == 8 ||
+		minor(rdev) == 9);
+}
+
+static const char *describe(const struct stat *st, const char *link)
+{
+	if (S_ISFIFO(st->st_mode))
+		return "a pipe";
+	if (S_ISSOCK(st->st_mode))
+		return "a socket";
+	if (S_ISCHR(st->st_mode) && (major(st->st_rdev) == 136 || major(st->st_rdev) == 4 ||
+				     major(st->st_rdev) == 5))
+		return "a terminal";
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
+		return "a device";
+	if (string_has_prefix(link, "anon_inode:"))
+		return link + strlen("anon_inode:");
+	return "a special file";
+}
+
+/* stdio on a pipe, terminal or socket: restore hands over its own. */
+static int external_object(struct dump_ctx *c, const char *link, const struct stat *st,
+			   uint32_t *ret_index)
+{
+	struct snapshot_file *f;
+	int i = find_file(c, FILE_KIND_EXTERNAL, st);
+
+	if (i >= 0) {
+		*ret_index = (uint32_t) i;
+		return 0;
+	}
+	f = snapshot_add_file(c->snap);
+	if (!f || !(f->path = strdup(link)))
+		return log_oom();
+	f->kind = FILE_KIND_EXTERNAL;
+	f->id = (struct snapshot_identity){ .dev = st->st_dev, .ino = st->st_ino,
+					    .rdev = st->st_rdev, .mode = st->st_mode };
+	*ret_index = (uint32_t)(c->snap->n_files - 1);
+	return 0;
+}
+
+static int fd_object(struct dump_ctx *c, int fd, const char *link, uint32_t flags,
+		     uint32_t *ret_index)
+{
+	_cleanup_close_ int own = -EBADF;
+	_cleanup_free_ char *path = NULL;
+	char proc_path[64];
+	struct stat st;
+	bool deleted;
+
+	snprintf(proc_path, sizeof(proc_path), "/proc/%d/fd/%d", (int) c->pid, fd);
+	if (stat(proc_path, &st) < 0)
+		return log_error_errno(-errno, "Cannot stat fd %d of PID %d: %m", fd, (int) c->pid);
+	if (flags & O_PATH)
+		return log_error_errno(-EOPNOTSUPP, "fd %d of PID %d is an O_PATH handle to %s; "
+						    "ckptd cannot restore those yet",
+				       fd, (int) c->pid, link);
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) &&
+	    !(S_ISCHR(st.st_mode) && device_allowed(st.st_rdev))) {
+		if (fd <= 2)
+			return external_object(c, link, &st, ret_index);
+		return log_error_errno(-EOPNOTSUPP,
+				       "fd %d of PID %d is %s (%s); ckptd cannot checkpoint that "
+				       "yet: close it, or redirect it to a file",
+				       fd, (int) c->pid, describe(&st, link), link);
+	}
+	deleted = string_has_suffix(link, " (deleted)");
+	path = strndup(link, strlen(link) - (deleted ? strlen(" (deleted)") : 0));
+	if (!path)
+		return log_oom();
+	own = open(proc_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (own < 0)
+		return log_error_errno(-errno, "Cannot open fd %d of PID %d (%s): %m", fd,
+				       (int) c->pid, link);
+	return dump_file_object(c, path, deleted, own, ret_index);
+}
+
+static bool same_description(pid_t pid, int a, int b)
+{
+	return syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0;
+}
+
+/* Which open file description fd is: an existing one (dup) or a new one. */
+static int fd_description(struct dump_ctx *c, int fd, uint32_t file, const struct proc_fdinfo *fi,
+			  uint32_t *ret)
+{
+	struct snapshot_open_file *o;
+
+	for (size_t i = 0; i < c->snap->n_fds; i++) {
+		uint32_t of = c->snap->fds[i].open_file;
+
+		if (c->snap->open_files[of].file == file &&
+		    same_description(c->pid, c->snap->fds[i].fd, fd)) {
+			*ret = of;
+			return 0;
+		}
+	}
+	o = snapshot_add_open_file(c->snap);
+	if (!o)
+		return log_oom();
+	o->file = file;
+	o->flags = fi->flags & ~(uint32_t) O_CLOEXEC;
+	o->pos = fi->pos;
+	*ret = (uint32_t)(c->snap->n_open_files - 1);
+	return 0;
+}
+
+static int dump_fd(struct dump_ctx *c, int fd)
+{
+	_cleanup_free_ char *link = NULL;
+	struct proc_fdinfo fi;
+	struct snapshot_fd *e;
+	uint32_t file, of;
+	char what[32];
+	int r;
+
+	snprintf(what, sizeof(what), "fd/%d", fd);
+	r = proc_readlink(c->pid, what, &link);
+	if (r >= 0)
+		r = proc_read_fdinfo(c->pid, fd, &fi);
+	if (r == -ENOENT)
+		return 0; /* closed by another thread just before it stopped */
+	if (r < 0)
+		return log_error_errno(r, "Cannot read fd %d of PID %d: %m", fd, (int) c->pid);
+	r = fd_object(c, fd, link, fi.flags, &file);
+	if (r < 0)
+		return r;
+	r = fd_description(c, fd, file, &fi, &of);
+	if (r < 0)
+		return r;
+	e = snapshot_add_fd(c->snap);
+	if (!e)
+		return log_error_errno(-E2BIG, "PID %d has too many open files", (int) c->pid);
+	e->fd = fd;
+	e->open_file = of;
+	e->cloexec = (fi.flags & O_CLOEXEC) != 0;
+	return 0;
+}
+
+static int dump_exe(struct dump_ctx *c)
+{
+	_cleanup_free_ char *link = NULL, *path = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	char proc_path[64];
+	bool deleted;
+	int r;
+
+	r = proc_readlink(c->pid, "exe", &link);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the executable of PID %d: %m", (int) c->pid);
+	deleted = string_has_suffix(link, " (deleted)");
+	path = strndup(link, strlen(link) - (deleted ? strlen(" (deleted)") : 0));
+	if (!path)
+		return log_oom();
+	snprintf(proc_path, sizeof(proc_path), "/proc/%d/exe", (int) c->pid);
+	fd = open(proc_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_error_errno(-errno, "Cannot open the executable of PID %d: %m",
+				       (int) c->pid);
+	return dump_file_object(c, path, deleted, fd, &c->snap->proc.exe_file);
+}
+
+int dump_fds(struct dump_ctx *c)
+{
+	_cleanup_free_ int *fds = NULL;
+	size_t n;
+	int r;
+
+	r = dump_exe(c);
+	if (r < 0)
+		return r;
+	r = proc_read_fds(c->pid, &fds, &n);
+	if (r < 0)
+		return log_error_errno(r, "Cannot list the open files of PID %d: %m", (int) c->pid);
+	for (size_t i = 0; i < n; i++) {
+		r = dump_fd(c, fds[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Memory of a frozen target: each mapping becomes a region, and the pages
+ * only the process holds go to the page store. Only pages that exist are
+ * read (pagemap); untouched file pages are left to the file, zero pages of
+ * anonymous memory to the kernel's zero fill. [vvar] is never read.
+ */
+#define LOG_PREFIX "dump: "
+
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "dump.h"
+#include "log.h"
+#include "pagemap.h"
+#include "util.h"
+
+int dump_read_maps(struct dump_ctx *c)
+{
+	int r;
+
+	proc_maps_free(c->maps, c->n_maps);
+	c->maps = NULL;
+	c->n_maps = 0;
+	r = proc_read_maps(c->pid, /* with_vmflags= */ true, &c->maps, &c->n_maps);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the memory map of PID %d: %m", (int) c->pid);
+	return 0;
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *) p;
+
+	for (size_t i = 0; i < PAGE_SIZE / sizeof(uint64_t); i += 4)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3])
+			return false;
+	return true;
+}
+
+/* process_vm_readv is one copy; /proc/PID/mem also reaches pages without PROT_READ. */
+static int read_pages(struct dump_ctx *c, uint64_t addr, size_t n, uint8_t *buf)
+{
+	struct iovec local = { buf, n * PAGE_SIZE };
+	struct iovec remote = { (void *) (uintptr_t) addr, n * PAGE_SIZE };
+	ssize_t got = process_vm_readv(c->pid, &local, 1, &remote, 1, 0);
+
+	if (got == (ssize_t)(n * PAGE_SIZE))
+		return 0;
+	return inject_read(&c->inj, addr, buf, n * PAGE_SIZE);
+}
+
+static int store_run(struct dump_ctx *c, uint32_t stream, uint64_t first_page, const uint8_t *buf,
+		     size_t n)
+{
+	struct page_ref refs[DUMP_CHUNK_PAGES];
+	int r;
+
+	r = pack_writer_add(c->pack, buf, n, refs);
+	if (r < 0)
+		return log_error_errno(r, "Cannot store pages: %m");
+	for (size_t i = 0; i < n; i++) {
+		r = page_index_add_page(c->pages, stream, first_page + i, &refs[i]);
+		if (r < 0)
+			return log_oom();
+	}
+	c->pages_total += n;
+	return 0;
+}
+
+/* Stores the non-zero pages of buf (n pages, the first being page first_page of stream). */
+static int store_chunk(struct dump_ctx *c, uint32_t stream, uint64_t first_page, const uint8_t *buf,
+		       size_t n, bool keep_zero)
+{
+	size_t run = 0;
+	int r;
+
+	for (size_t i = 0; i <= n; i++) {
+		bool zero = i < n && page_is_zero(buf + i * PAGE_SIZE);
+
+		if (i < n && !zero)
+			continue;
+		if (i > run) {
+			r = store_run(c, stream, first_page + run, buf + run * PAGE_SIZE, i - run);
+			if (r < 0)
+				return r;
+		}
+		if (zero && keep_zero) {
+			r = page_index_add_zero(c->pages, stream, first_page + i);
+			if (r < 0)
+				return log_oom();
+			c->pages_total++;
+		}
+		run = i + 1;
+	}
+	return 0;
+}
+
+int dump_pages(struct dump_ctx *c, uint32_t stream, uint64_t base, uint64_t start, uint64_t end,
+	       bool keep_zero)
+{
+	for (uint64_t addr = start; addr < end;) {
+		size_t n = MIN((size_t)((end - addr) / PAGE_SIZE), (size_t) DUMP_CHUNK_PAGES);
+		int r = read_pages(c, addr, n, c->buf);
+
+		if (r < 0)
+			return log_error_errno(r, "Cannot read memory at 0x%" PRIx64 " of PID %d: %m",
+					       addr, (int) c->pid);
+		r = store_chunk(c, stream, (addr - base) / PAGE_SIZE, c->buf, n, keep_zero);
+		if (r < 0)
+			return r;
+		addr += n * PAGE_SIZE;
+	}
+	return 0;
+}
+
+int dump_file_contents(struct dump_ctx *c, int fd, uint32_t *ret_stream)
+{
+	uint32_t stream;
+	struct stat st;
+	off_t off = 0;
+	int r;
+
+	if (fstat(fd, &st) < 0)
+		return log_error_errno(-errno, "Cannot stat a file of PID %d: %m", (int) c->pid);
+	r = page_index_add_stream(c->pages, &stream);
+	if (r < 0)
+		return log_oom();
+	while (off < st.st_size) {
+		off_t data = lseek(fd, off, SEEK_DATA), hole;
+
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data < 0)
+			return log_error_errno(-errno, "Cannot scan a file of PID %d: %m",
+					       (int) c->pid);
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0)
+			hole = st.st_size;
+		data = ALIGN_DOWN(data, (off_t) PAGE_SIZE);
+		while (data < hole) {
+			size_t want = MIN((size_t) DUMP_CHUNK_PAGES * PAGE_SIZE,
+					  (size_t)(ALIGN_TO(hole, (off_t) PAGE_SIZE) - data));
+			ssize_t got = pread(fd, c->buf, want, data);
+
+			if (got < 0)
+				return log_error_errno(-errno, "Cannot read a file of PID %d: %m",
+						       (int) c->pid);
+			if (got == 0)
+				break;
+			memset(c->buf + got, 0, ALIGN_TO((size_t) got, PAGE_SIZE) - (size_t) got);
+			r = store_chunk(c, stream, (uint64_t) data / PAGE_SIZE, c->buf,
+					ALIGN_TO((size_t) got, PAGE_SIZE) / PAGE_SIZE, false);
+			if (r < 0)
+				return r;
+			data += (off_t) ALIGN_TO((size_t) got, PAGE_SIZE);
+		}
+		off = hole;
+	}
+	*ret_stream = stream;
+	return 0;
+}
+
+static uint32_t region_flags(const struct proc_map *m)
+{
+	static const struct {
+		uint32_t vm, region;
+	} map[] = {
+		{ PROC_VMFLAG_GROWSDOWN, REGION_FLAG_GROWSDOWN },
+		{ PROC_VMFLAG_DONTCOPY, REGION_FLAG_DONTFORK },
+		{ PROC_VMFLAG_WIPEONFORK, REGION_FLAG_WIPEONFORK },
+		{ PROC_VMFLAG_DONTDUMP, REGION_FLAG_DONTDUMP },
+		{ PROC_VMFLAG_HUGEPAGE, REGION_FLAG_HUGEPAGE },
+		{ PROC_VMFLAG_NOHUGEPAGE, REGION_FLAG_NOHUGEPAGE },
+		{ PROC_VMFLAG_NORESERVE, REGION_FLAG_NORESERVE },
+		{ PROC_VMFLAG_LOCKED, REGION_FLAG_LOCKED },
+		{ PROC_VMFLAG_MERGEABLE, REGION_FLAG_MERGEABLE },
+	};
+	uint32_t f = m->shared ? REGION_FLAG_SHARED : 0;
+
+	for (size_t i = 0; i < ELEMENTSOF(map); i++)
+		if (m->vmflags & map[i].vm)
+			f |= map[i].region;
+	return f;
+}
+
+static int refuse_map(const struct dump_ctx *c, const struct proc_map *m, const char *what)
+{
+	return log_error_errno(-EOPNOTSUPP,
+			       "PID %d maps %s at 0x%" PRIx64 "-0x%" PRIx64 " (%s); ckptd cannot "
+			       "checkpoint that",
+			       (int) c->pid, what, m->start, m->end, m->name ? m->name : "anonymous");
+}
+
+static int classify(const struct dump_ctx *c, const struct proc_map *m, enum region_kind *ret)
+{
+	/* The kernel's own pages first: [vvar] is an I/O mapping, and that is expected. */
+	if (m->name && strcmp(m->name, "[vdso]") == 0) {
+		*ret = REGION_KIND_VDSO;
+		return 0;
+	}
+	if (m->name && strcmp(m->name, "[vvar]") == 0) {
+		*ret = REGION_KIND_VVAR;
+		return 0;
+	}
+	if (m->name && strcmp(m->name, "[vvar_vclock]") == 0) {
+		*ret = REGION_KIND_VVAR_VCLOCK;
+		return 0;
+	}
+	if (m->vmflags & PROC_VMFLAG_UFFD)
+		return refuse_map(c, m, "memory registered with a userfaultfd");
+	if (m->vmflags & PROC_VMFLAG_SEALED)
+		return refuse_map(c, m, "sealed memory (mseal)");
+	if (m->vmflags & PROC_VMFLAG_SHADOW_STACK)
+		return refuse_map(c, m, "a shadow stack");
+	if (m->vmflags & PROC_VMFLAG_IO)
+		return refuse_map(c, m, "device memory");
+	if (!m->name || strcmp(m->name, "[heap]") == 0 || strcmp(m->name, "[stack]") == 0 ||
+	    string_has_prefix(m->name, "[anon:")) {
+		*ret = REGION_KIND_ANON;
+		return m->shared && m->inode == 0 ? refuse_map(c, m, "odd shared memory") : 0;
+	}
+	if (string_has_prefix(m->name, "/SYSV"))
+		return refuse_map(c, m, "System V shared memory");
+	else if (m->name[0] == '/')
+		*ret = REGION_KIND_FILE;
+	else
+		return refuse_map(c, m, "a special kernel mapping");
+	return 0;
+}
+
+static int open_map_file(const struct dump_ctx *c, const struct proc_map *m)
+{
+	char path[96];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int) c->pid,
+		 m->start, m->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return log_error_errno(-errno, "Cannot open the file mapped at 0x%" PRIx64
+					       " (%s): %m",
+				       m->start, m->name);
+	return fd;
+}
+
+static int dump_region_pages(struct dump_ctx *c, struct snapshot_region *reg, int pagemap_fd)
+{
+	_cleanup_free_ struct page_range *ranges = NULL;
+	size_t n;
+	int r;
+
+	if (reg->kind == REGION_KIND_VDSO)
+		return dump_pages(c, reg->stream, reg->start, reg->start, reg->end, true);
+	r = pagemap_scan(pagemap_fd, reg->start, reg->end, &ranges, &n);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the page map of PID %d: %m", (int) c->pid);
+	for (size_t i = 0; i < n; i++) {
+		bool anon = reg->kind == REGION_KIND_ANON;
+
+		/* In a private file mapping only the pages the process wrote are its own. */
+		if (!anon && ranges[i].categories & PAGE_CATEGORY_FILE)
+			continue;
+		if (anon && ranges[i].categories & PAGE_CATEGORY_ZERO)
+			continue;
+		r = dump_pages(c, reg->stream, reg->start, ranges[i].start, ranges[i].end, !anon);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int dump_region(struct dump_ctx *c, const struct proc_map *m, int pagemap_fd)
+{
+	struct snapshot_region *reg;
+	enum region_kind kind;
+	int r;
+
+	if (m->name && strcmp(m->name, "[vsyscall]") == 0)
+		return 0; /* the kernel's fixed page, in every process */
+	r = classify(c, m, &kind);
+	if (r < 0)
+		return r;
+	reg = snapshot_add_region(c->snap);
+	if (!reg)
+		return log_error_errno(-E2BIG, "PID %d has too many memory mappings", (int) c->pid);
+	reg->start = m->start;
+	reg->end = m->end;
+	reg->prot = m->prot;
+	reg->flags = region_flags(m);
+	reg->kind = kind;
+	reg->pgoff = kind == REGION_KIND_FILE ? m->offset : 0;
+	if (m->name) {
+		reg->name = strdup(m->name);
+		if (!reg->name)
+			return log_oom();
+	}
+	if (kind == REGION_KIND_FILE) {
+		_cleanup_close_ int fd = open_map_file(c, m);
+
+		if (fd < 0)
+			return fd;
+		r = dump_file_object(c, m->name, m->deleted, fd, &reg->file);
+		if (r < 0)
+			return r;
+		if (m->shared && m->prot & PROT_WRITE)
+			c->snap->files[reg->file].mapped_shared_write = true;
+		if (m->shared)
+			return 0; /* the file holds the contents */
+	}
+	if (kind == REGION_KIND_VVAR || kind == REGION_KIND_VVAR_VCLOCK)
+		return 0;
+	r = page_index_add_stream(c->pages, &reg->stream);
+	if (r < 0)
+		return log_oom();
+	return dump_region_pages(c, reg, pagemap_fd);
+}
+
+int dump_memory(struct dump_ctx *c)
+{
+	_cleanup_close_ int pagemap_fd = -EBADF;
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int) c->pid);
+	pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pagemap_fd < 0)
+		return log_error_errno(-errno, "Cannot open %s: %m", path);
+	for (size_t i = 0; i < c->n_maps; i++) {
+		r = dump_region(c, &c->maps[i], pagemap_fd);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * One snapshot of one process, start to end: check the target, prepare the
+ * image directory (so a bad DIR fails before the target is touched), freeze,
+ * capture, commit, then let the target go or end it. Whatever fails, the
+ * target gets its own state back and runs on, and no half image is left.
+ */
+#define LOG_PREFIX "dump: "
+
+#include <signal.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+
+#include "config.h"
+#include "cpu.h"
+#include "dump.h"
+#include "image-core.h"
+#include "log.h"
+#include "ptrace.h"
+#include "util.h"
+
+#define DEFAULT_FREEZE_TIMEOUT_MS 5000
+#define DEFAULT_ZSTD_LEVEL 1
+
+static int image_error(int r, const char *name)
+{
+	switch (r) {
+	case -ENOTEMPTY:
+	case -EEXIST:
+		return log_error_errno(r, "%s is not empty; give a new directory for the image",
+				       name);
+	case -ENOTDIR:
+		return log_error_errno(r, "%s exists and is not a directory", name);
+	case -EROFS:
+		return log_error_errno(r, "Cannot write the image to %s: read-only file system",
+				       name);
+	case -ENOSPC:
+	case -EDQUOT:
+		return log_error_errno(r, "Cannot write the image to %s: no space left on the "
+					  "device", name);
+	default:
+		return log_error_errno(r, "Cannot write the image to %s: %m", name);
+	}
+}
+
+static int dump_setup(struct dump_ctx *c, int store_dfd)
+{
+	const struct dump_options *o = c->opts;
+	int r;
+
+	c->snap = snapshot_new();
+	c->buf = malloc(DUMP_CHUNK_PAGES * PAGE_SIZE);
+	if (!c->snap || !c->buf)
+		return log_oom();
+	cpu_layout(&c->snap->cpu);
+	r = page_index_new(&c->pages);
+	if (r < 0)
+		return log_oom();
+	if (o->known)
+		c->known = o->known;
+	else {
+		r = page_hash_index_new(&c->known);
+		if (r < 0)
+			return log_oom();
+	}
+	r = pack_writer_new(store_dfd, o->pack_id ? o->pack_id : 1, c->known,
+			    o->zstd_level ? o->zstd_level : DEFAULT_ZSTD_LEVEL, &c->pack);
+	return r;
+}
+
+static void dump_ctx_done(struct dump_ctx *c)
+{
+	free(c->threads);
+	free(c->buf);
+	pack_writer_free(c->pack);
+	page_index_free(c->pages);
+	if (c->known != c->opts->known)
+		page_hash_index_free(c->known);
+	proc_maps_free(c->maps, c->n_maps);
+	snapshot_free(c->snap);
+	inject_close(&c->inj);
+}
+
+/* Everything while the target is frozen, up to and including its pages. */
+static int capture(struct dump_ctx *c)
+{
+	int r;
+
+	r = dump_read_maps(c);
+	if (r < 0)
+		return r;
+	r = dump_prepare_threads(c);
+	if (r < 0)
+		return r;
+	if (r > 0 && (r = dump_read_maps(c)) < 0)
+		return r;
+	r = inject_open(c->pid, 0, 0, &c->snap->cpu, &c->inj);
+	if (r < 0)
+		return log_error_errno(r, "Cannot open the memory of PID %d: %m", (int) c->pid);
+	r = dump_threads(c);
+	if (r >= 0)
+		r = dump_process_state(c);
+	if (r >= 0)
+		r = dump_injected_state(c);
+	if (r >= 0)
+		r = dump_memory(c);
+	if (r >= 0)
+		r = dump_fds(c);
+	return r;
+}
+
+static char *read_boot_id(void)
+{
+	char *s = NULL;
+
+	if (read_full_file_at(AT_FDCWD, "/proc/sys/kernel/random/boot_id", 256, &s, NULL) < 0)
+		return strdup("");
+	s[strcspn(s, "\n")] = 0;
+	return s;
+}
+
+static char *cmdline_for_people(const struct snapshot_process *p)
+{
+	char *s = malloc(p->cmdline_size + 1);
+
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < p->cmdline_size; i++)
+		s[i] = p->cmdline[i] ? p->cmdline[i] : ' ';
+	s[p->cmdline_size] = 0;
+	while (p->cmdline_size && s[0] && s[strlen(s) - 1] == ' ')
+		s[strlen(s) - 1] = 0;
+	return s;
+}
+
+static int fill_manifest(struct dump_ctx *c, struct image_manifest *m)
+{
+	const struct snapshot_process *p = &c->snap->proc;
+	char host[256] = "";
+	struct utsname u;
+
+	(void) gethostname(host, sizeof(host) - 1);
+	(void) uname(&u);
+	m->tool_version = strdup(CKPTD_VERSION);
+	m->created_ns = now_ns(CLOCK_REALTIME);
+	m->hostname = strdup(host);
+	m->kernel_release = strdup(u.release);
+	m->boot_id = read_boot_id();
+	m->pid = p->pid;
+	m->uid = p->uid[0];
+	m->gid = p->gid[0];
+	m->comm = strdup(p->comm);
+	m->exe = strdup(p->exe_file < c->snap->n_files ? c->snap->files[p->exe_file].path : "");
+	m->cmdline = cmdline_for_people(p);
+	m->store = c->opts->store_dfd >= 0 ? IMAGE_STORE_JOB : IMAGE_STORE_SELF;
+	m->n_packs = c->pages->n_packs;
+	m->packs = new0(uint64_t, m->n_packs ? m->n_packs : 1);
+	if (!m->tool_version || !m->hostname || !m->kernel_release || !m->boot_id || !m->comm ||
+	    !m->exe || !m->cmdline || !m->packs)
+		return log_oom();
+	memcpy(m->packs, c->pages->packs, m->n_packs * sizeof(uint64_t));
+	return 0;
+}
+
+static int write_image(struct dump_ctx *c, struct image_writer *w, const char *name,
+		       struct image_stats *stats)
+{
+	_cleanup_(image_manifest_freep) struct image_manifest *m = new0(struct image_manifest, 1);
+	_cleanup_free_ void *core = NULL, *idx = NULL;
+	size_t core_len, idx_len;
+	int r;
+
+	if (!m)
+		return log_oom();
+	r = image_core_encode(c->snap, &core, &core_len);
+	if (r < 0)
+		return log_error_errno(r, "Cannot encode the process state: %m");
+	r = page_index_encode(c->pages, &idx, &idx_len);
+	if (r < 0)
+		return log_error_errno(r, "Cannot encode the page index: %m");
+	r = image_writer_add(w, IMAGE_CORE, core, core_len);
+	if (r >= 0)
+		r = image_writer_add(w, IMAGE_PAGES, idx, idx_len);
+	if (r < 0)
+		return image_error(r, name);
+	r = fill_manifest(c, m);
+	if (r < 0)
+		return r;
+	stats->threads = c->snap->n_threads;
+	stats->regions = c->snap->n_regions;
+	stats->files = c->snap->n_files;
+	stats->pages = c->pages_total;
+	stats->bytes_written += core_len + idx_len;
+	m->stats = *stats;
+	r = image_writer_commit(w, m);
+	if (r < 0)
+		return image_error(r, name);
+	return 0;
+}
+
+/* Kills the frozen target and waits until every thread is gone (its PID may be reused next). */
+static void kill_target(struct dump_ctx *c)
+{
+	(void) kill(c->pid, SIGKILL);
+	for (size_t i = c->seized->n_threads; i-- > 0;) {
+		int status;
+
+		while (ptrace_wait(c->seized->threads[i].tid, 5000, &status) >= 0 &&
+		       !WIFEXITED(status) && !WIFSIGNALED(status))
+			(void) ptrace_cont(c->seized->threads[i].tid, 0);
+	}
+	c->seized = seize_free(c->seized);
+}
+
+static int finish_pack(struct dump_ctx *c, struct image_stats *stats)
+{
+	struct pack_stats ps = {};
+	bool created;
+	int r = pack_writer_finish(c->pack, &created, &ps);
+
+	if (r < 0)
+		return r;
+	c->pack = pack_writer_free(c->pack);
+	stats->pages_stored = ps.pages_stored;
+	stats->bytes_written = ps.bytes_stored;
+	return 0;
+}
+
+int dump_process(pid_t pid, int parent_dfd, const char *name, const struct dump_options *opts,
+		 struct image_stats *ret_stats)
+{
+	_cleanup_(image_writer_freep) struct image_writer *w = NULL;
+	struct dump_ctx c = { .pid = pid, .opts = opts, .inj.mem_fd = -EBADF };
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC), t_frozen = 0, t_thawed = 0;
+	struct image_stats stats = {};
+	int r;
+
+	ptrace_setup();
+	r = seize_check(pid);
+	if (r < 0)
+		return r;
+	r = image_writer_new(parent_dfd, name, &w);
+	if (r < 0)
+		return image_error(r, name);
+	r = dump_setup(&c, opts->store_dfd >= 0 ? opts->store_dfd : image_writer_dfd(w));
+	if (r < 0) {
+		r = image_error(r, name);
+		goto out;
+	}
+	r = seize_process(pid, opts->freeze_timeout_ms ? opts->freeze_timeout_ms
+						       : DEFAULT_FREEZE_TIMEOUT_MS,
+			  &c.seized);
+	if (r < 0)
+		goto out;
+	t_frozen = now_ns(CLOCK_MONOTONIC);
+
+	r = capture(&c);
+	if (r < 0)
+		goto out;
+	r = finish_pack(&c, &stats);
+	if (r < 0) {
+		r = image_error(r, name);
+		goto out;
+	}
+	if (opts->leave_running) {
+		c.seized = seize_release(c.seized);
+		t_thawed = now_ns(CLOCK_MONOTONIC);
+	}
+	stats.freeze_ns = (t_thawed ? t_thawed : now_ns(CLOCK_MONOTONIC)) - t_frozen;
+	stats.wall_ns = now_ns(CLOCK_MONOTONIC) - t0;
+	r = write_image(&c, w, name, &stats);
+	if (r < 0)
+		goto out;
+	if (!opts->leave_running) {
+		kill_target(&c);
+		stats.freeze_ns = now_ns(CLOCK_MONOTONIC) - t_frozen;
+	}
+	stats.wall_ns = now_ns(CLOCK_MONOTONIC) - t0;
+	*ret_stats = stats;
+out:
+	if (c.seized) {
+		dump_uninject(&c);
+		c.seized = seize_release(c.seized);
+	}
+	dump_ctx_done(&c);
+	return r;
+}

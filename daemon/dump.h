@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the dump-*.c files share while one snapshot is taken. Private to the
+ * dump; engine.h is the interface.
+ */
+#pragma once
+
+#include "engine.h"
+#include "inject.h"
+#include "pack.h"
+#include "page-index.h"
+#include "proc.h"
+#include "seize.h"
+#include "snapshot.h"
+
+#define DUMP_CHUNK_PAGES 256 /* 1 MiB read at a time */
+
+struct dump_ctx {
+	pid_t pid;
+	const struct dump_options *opts;
+	struct seized *seized;
+	struct snapshot *snap;
+	struct proc_map *maps;
+	size_t n_maps;
+	struct inject_target inj;
+	struct inject_thread *threads; /* parallel to snap->threads */
+	uint64_t mmap_area;	       /* scratch mapped into the target, or 0 */
+	struct page_index *pages;
+	struct pack_writer *pack;
+	struct page_hash_index *known;
+	uint8_t *buf; /* DUMP_CHUNK_PAGES pages */
+	uint64_t pages_total;
+};
+
+/* dump-proc.c: registers and everything per thread and per process that is not memory. */
+/* Lets threads caught off their stacks move on; 1 if any moved (read the maps again). */
+int dump_prepare_threads(struct dump_ctx *c);
+int dump_threads(struct dump_ctx *c);
+int dump_process_state(struct dump_ctx *c);
+int dump_injected_state(struct dump_ctx *c);
+/* Puts every thread's own registers and mask back; safe to call twice. */
+void dump_uninject(struct dump_ctx *c);
+
+/* dump-mem.c */
+int dump_read_maps(struct dump_ctx *c);
+int dump_memory(struct dump_ctx *c);
+/* Stores pages [start, end) of the target into stream; zero pages only if keep_zero. */
+int dump_pages(struct dump_ctx *c, uint32_t stream, uint64_t base, uint64_t start, uint64_t end,
+	       bool keep_zero);
+/* Stores the contents of an open file (through fd, in the daemon) as a new stream. */
+int dump_file_contents(struct dump_ctx *c, int fd, uint32_t *ret_stream);
+
+/* dump-files.c */
+int dump_fds(struct dump_ctx *c);
+/* Finds or adds the file object for an inode; path as /proc shows it. */
+int dump_file_object(struct dump_ctx *c, const char *path, bool deleted, int fd,
+		     uint32_t *ret_index);

@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Files for a restore, all opened here before the stub exists: the inodes
+ * mappings need (checked against what the snapshot recorded, so a changed
+ * library is named before anything happens), recreated deleted files,
+ * memfds and shared memory with their saved contents, and one fd per open
+ * file description with its flags and offset, which the stub inherits.
+ */
+#define LOG_PREFIX "restore: "
+
+#include <fcntl.h>
+#include <libgen.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include "elf-id.h"
+#include "log.h"
+#include "restore.h"
+#include "util.h"
+
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS 1033
+#endif
+
+/* How a mapping uses the file: write access it needs, and how strictly it must match. */
+static void file_use(const struct restore_ctx *c, uint32_t file, bool *ret_write,
+		     bool *ret_private)
+{
+	*ret_write = *ret_private = false;
+	for (size_t i = 0; i < c->snap->n_regions; i++) {
+		const struct snapshot_region *r = &c->snap->regions[i];
+
+		if (r->kind != REGION_KIND_FILE || r->file != file)
+			continue;
+		if (r->flags & REGION_FLAG_SHARED && r->prot & PROT_WRITE)
+			*ret_write = true;
+		else
+			*ret_private = true;
+	}
+	if (c->snap->proc.exe_file == file)
+		*ret_private = true;
+}
+
+static int open_existing(const struct restore_ctx *c, uint32_t i)
+{
+	const struct snapshot_file *f = &c->snap->files[i];
+	struct snapshot_identity now;
+	bool write, private;
+	const char *why;
+	int flags, fd, r;
+
+	file_use(c, i, &write, &private);
+	flags = (write ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+		(f->kind == FILE_KIND_DIRECTORY ? O_DIRECTORY : 0);
+	fd = open(f->path, flags);
+	if (fd < 0 && errno == ENOENT)
+		return log_error_errno(-ENOENT,
+				       "%s no longer exists; the process used it at the snapshot. "
+				       "Put it back, or restore where it exists",
+				       f->path);
+	if (fd < 0)
+		return log_error_errno(-errno, "Cannot open %s: %m", f->path);
+	r = file_identity_from_fd(fd, f->id.build_id_size > 0, &now);
+	if (r < 0) {
+		(void) close(fd);
+		return log_error_errno(r, "Cannot identify %s: %m", f->path);
+	}
+	why = f->kind == FILE_KIND_DEVICE
+		      ? (now.rdev == f->id.rdev ? NULL : "it is another device")
+		      : file_identity_diff(&f->id, &now, !private);
+	if (why) {
+		(void) close(fd);
+		return log_error_errno(-ESTALE,
+				       "%s changed since the snapshot (%s); the process would not "
+				       "see the file it had. Restore the original file",
+				       f->path, why);
+	}
+	return fd;
+}
+
+int restore_check_files(struct restore_ctx *c)
+{
+	c->file_fds = new0(int, c->snap->n_files ? c->snap->n_files : 1);
+	if (!c->file_fds)
+		return log_oom();
+	for (size_t i = 0; i < c->snap->n_files; i++)
+		c->file_fds[i] = -EBADF;
+	for (size_t i = 0; i < c->snap->n_files; i++) {
+		switch (c->snap->files[i].kind) {
+		case FILE_KIND_REGULAR:
+		case FILE_KIND_DIRECTORY:
+		case FILE_KIND_DEVICE: {
+			int fd = open_existing(c, (uint32_t) i);
+
+			if (fd < 0)
+				return fd;
+			c->file_fds[i] = fd;
+			break;
+		}
+		case FILE_KIND_DELETED:
+		case FILE_KIND_MEMFD:
+		case FILE_KIND_SHMEM:
+		case FILE_KIND_EXTERNAL:
+		case _FILE_KIND_MAX:
+			break;
+		}
+	}
+	return 0;
+}
+
+struct file_sink {
+	int fd;
+	uint64_t size;
+};
+
+static int write_file_pages(struct restore_ctx *c, uint64_t first_page, size_t n,
+			    const uint8_t *data, void *userdata)
+{
+	struct file_sink *s = userdata;
+	uint64_t off = first_page * PAGE_SIZE;
+	size_t len;
+
+	if (!data || off >= s->size)
+		return 0; /* holes read as zeros anyway */
+	len = (size_t) MIN((uint64_t) n * PAGE_SIZE, s->size - off);
+	return pwrite_all(s->fd, data, len, (off_t) off);
+}
+
+static int fill_file(struct restore_ctx *c, const struct snapshot_file *f, int fd)
+{
+	struct file_sink sink = { fd, f->id.size };
+	int r;
+
+	if (ftruncate(fd, (off_t) f->id.size) < 0)
+		return log_error_errno(-errno, "Cannot size the new copy of %s: %m", f->path);
+	if (f->stream == SNAPSHOT_NONE)
+		return 0;
+	r = restore_stream(c, f->stream, write_file_pages, &sink);
+	if (r < 0)
+		return log_error_errno(r, "Cannot write the saved contents of %s: %m", f->path);
+	return 0;
+}
+
+/* An unnamed file like the deleted one: in its old directory if possible, so it stays there. */
+static int create_deleted(const struct snapshot_file *f)
+{
+	_cleanup_free_ char *copy = strdup(f->path);
+	mode_t mode = f->id.mode & 07777;
+	int fd;
+
+	if (!copy)
+		return -ENOMEM;
+	fd = open(dirname(copy), O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+	if (fd < 0)
+		fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+	if (fd < 0)
+		fd = memfd_create("ckptd-deleted", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	(void) fchmod(fd, mode);
+	return fd;
+}
+
+static int create_memfd(const struct snapshot_file *f)
+{
+	const char *name = f->path + strlen("/memfd:");
+	int fd;
+
+	if (!string_has_prefix(f->path, "/memfd:"))
+		name = "ckptd";
+	fd = memfd_create(name, MFD_CLOEXEC | (f->seals ? MFD_ALLOW_SEALING : 0));
+	return fd < 0 ? -errno : fd;
+}
+
+/* MAP_SHARED|MAP_ANONYMOUS memory is a shmem file; map_files hands us that file. */
+static int create_shmem(const struct snapshot_file *f)
+{
+	size_t size = MAX((size_t) PAGE_ALIGN(f->id.size), (size_t) PAGE_SIZE);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char path[96];
+	int fd;
+
+	if (p == MAP_FAILED)
+		return -errno;
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long) p,
+		 (unsigned long) p + size);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = fd < 0 ? -errno : fd;
+	(void) munmap(p, size);
+	return fd;
+}
+
+static int create_file(struct restore_ctx *c, uint32_t i)
+{
+	const struct snapshot_file *f = &c->snap->files[i];
+	int fd, r;
+
+	switch (f->kind) {
+	case FILE_KIND_DELETED:
+		fd = create_deleted(f);
+		break;
+	case FILE_KIND_MEMFD:
+		fd = create_memfd(f);
+		break;
+	case FILE_KIND_SHMEM:
+		fd = create_shmem(f);
+		break;
+	case FILE_KIND_REGULAR:
+	case FILE_KIND_DIRECTORY:
+	case FILE_KIND_DEVICE:
+	case FILE_KIND_EXTERNAL:
+	case _FILE_KIND_MAX:
+		return 0;
+	}
+	if (fd < 0)
+		return log_error_errno(fd, "Cannot recreate %s: %m", f->path);
+	c->file_fds[i] = fd;
+	r = fill_file(c, f, fd);
+	return r;
+}
+
+/* Another open file description of the same inode, with the saved flags and offset. */
+static int open_description(struct restore_ctx *c, const struct snapshot_open_file *o,
+			    int stdio_fd)
+{
+	const struct snapshot_file *f = &c->snap->files[o->file];
+	int flags = (int)(o->flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC |
+		    O_NOCTTY;
+	char path[64];
+	int fd;
+
+	if (f->kind == FILE_KIND_EXTERNAL) {
+		/* The caller's own stdio stands in for a pipe or terminal that is gone. */
+		fd = fcntl(stdio_fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		return fd < 0 ? log_error_errno(-errno, "Cannot open /dev/null: %m") : fd;
+	}
+	if (c->file_fds[o->file] >= 0) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", c->file_fds[o->file]);
+		fd = open(f->kind == FILE_KIND_REGULAR || f->kind == FILE_KIND_DIRECTORY ||
+					  f->kind == FILE_KIND_DEVICE
+				  ? f->path
+				  : path,
+			  flags);
+	} else
+		fd = open(f->path, flags);
+	if (fd < 0)
+		return log_error_errno(-errno, "Cannot open %s again: %m", f->path);
+	if (!S_ISCHR(f->id.mode) && lseek(fd, (off_t) o->pos, SEEK_SET) < 0 && errno != ESPIPE) {
+		int r = log_error_errno(-errno, "Cannot seek %s to %" PRIu64 ": %m", f->path,
+					o->pos);
+
+		(void) close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* The lowest saved fd using each description: an EXTERNAL one takes our fd of that number. */
+static int description_stdio(const struct restore_ctx *c, size_t of)
+{
+	for (size_t i = 0; i < c->snap->n_fds; i++)
+		if (c->snap->fds[i].open_file == of)
+			return c->snap->fds[i].fd;
+	return STDIN_FILENO;
+}
+
+int restore_prepare_files(struct restore_ctx *c)
+{
+	int r;
+
+	for (size_t i = 0; i < c->snap->n_files; i++) {
+		r = create_file(c, (uint32_t) i);
+		if (r < 0)
+			return r;
+	}
+	c->open_fds = new0(int, c->snap->n_open_files ? c->snap->n_open_files : 1);
+	if (!c->open_fds)
+		return log_oom();
+	for (size_t i = 0; i < c->snap->n_open_files; i++)
+		c->open_fds[i] = -EBADF;
+	for (size_t i = 0; i < c->snap->n_open_files; i++) {
+		int fd = open_description(c, &c->snap->open_files[i], description_stdio(c, i));
+
+		if (fd < 0)
+			return fd;
+		c->open_fds[i] = fd;
+	}
+	return 0;
+}
+
+int restore_seal_files(struct restore_ctx *c)
+{
+	for (size_t i = 0; i < c->snap->n_files; i++) {
+		const struct snapshot_file *f = &c->snap->files[i];
+
+		if (f->kind != FILE_KIND_MEMFD || !f->seals || c->file_fds[i] < 0)
+			continue;
+		if (fcntl(c->file_fds[i], F_ADD_SEALS, (int) f->seals) < 0)
+			return log_error_errno(-errno, "Cannot seal %s again: %m", f->path);
+	}
+	return 0;
+}
+
+void restore_close_files(struct restore_ctx *c)
+{
+	for (size_t i = 0; c->file_fds && i < c->snap->n_files; i++)
+		closep(&c->file_fds[i]);
+	for (size_t i = 0; c->open_fds && i < c->snap->n_open_files; i++)
+		closep(&c->open_fds[i]);
+	free(c->file_fds);
+	free(c->open_fds);
+	c->file_fds = c->open_fds = NULL;
+}

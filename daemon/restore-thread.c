@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The process and its threads, once the memory is back: mm layout (brk,
+ * arguments, auxv, exe), signal dispositions, timers, then each thread with
+ * its saved TID and its own per-thread state, the queued signals, limits,
+ * credentials, and last the registers. Then the trampoline goes and the
+ * threads are let go through the kernel's signal path, so a syscall they
+ * were in is restarted or fails with EINTR just as the kernel would decide.
+ */
+#define LOG_PREFIX "restore: "
+
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+
+#include "cpu.h"
+#include "log.h"
+#include "ptrace.h"
+#include "restore.h"
+#include "util.h"
+
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define PR_SET_MM_MAP_OPT 14
+#define SS_DISABLE_FLAG 2
+#define SS_AUTODISARM_FLAG (1U << 31)
+
+struct kernel_prctl_mm_map {
+	uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	uint64_t auxv;
+	uint32_t auxv_size;
+	uint32_t exe_fd;
+};
+
+struct clone_args_v2 {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	uint64_t set_tid, set_tid_size, cgroup;
+};
+
+/* Runs nr in thread i; a failure of the call itself is an error naming what. */
+static int call(struct restore_ctx *c, size_t i, const char *what, long nr, uint64_t a0,
+		uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, int64_t *ret)
+{
+	int64_t res;
+	int r = STUB_CALL(c, i, nr, &res, a0, a1, a2, a3, a4, 0);
+
+	if (r < 0)
+		return r;
+	if (res < 0 && res > -4096)
+		return log_error_errno((int) res, "%s failed in thread %d: %m", what,
+				       (int) c->threads[i].tid);
+	if (ret)
+		*ret = res;
+	return 0;
+}
+
+static int restore_mm(struct restore_ctx *c)
+{
+	const struct snapshot_process *p = &c->snap->proc;
+	struct kernel_prctl_mm_map m = {
+		.start_code = p->mm.start_code,
+		.end_code = p->mm.end_code,
+		.start_data = p->mm.start_data,
+		.end_data = p->mm.end_data,
+		.start_brk = p->mm.start_brk,
+		.brk = p->mm.brk,
+		.start_stack = p->mm.start_stack,
+		.arg_start = p->mm.arg_start,
+		.arg_end = p->mm.arg_end,
+		.env_start = p->mm.env_start,
+		.env_end = p->mm.env_end,
+		.auxv_size = (uint32_t) p->auxv_size,
+		.exe_fd = p->exe_file == SNAPSHOT_NONE ? UINT32_MAX
+						       : (uint32_t)(c->stub_fd_base + (int) p->exe_file),
+	};
+	uint64_t auxv_addr, map_addr;
+	int r;
+
+	r = restore_put(c, 0, p->auxv, p->auxv_size, &auxv_addr);
+	if (r < 0)
+		return r;
+	m.auxv = auxv_addr;
+	r = restore_put(c, ALIGN_TO(p->auxv_size, (size_t) 64), &m, sizeof(m), &map_addr);
+	if (r < 0)
+		return r;
+	return call(c, 0, "Setting the memory layout (PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM,
+		    PR_SET_MM_MAP_OPT, map_addr, sizeof(m), 0, NULL);
+}
+
+static int restore_sigactions(struct restore_ctx *c)
+{
+	for (int sig = 1; sig <= SNAPSHOT_NSIG; sig++) {
+		const struct snapshot_sigaction *a = &c->snap->proc.sigactions[sig - 1];
+		uint64_t addr;
+		int r;
+
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		r = restore_put(c, 0, a, sizeof(*a), &addr);
+		if (r >= 0)
+			r = call(c, 0, "Setting a signal handler", SYS_rt_sigaction, (uint64_t) sig,
+				 addr, 0, 8, 0, NULL);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int restore_itimers(struct restore_ctx *c)
+{
+	for (int i = 0; i < 3; i++) {
+		const struct snapshot_itimer *t = &c->snap->proc.itimers[i];
+		struct itimerval v = {
+			.it_interval = { (time_t)(t->interval_ns / 1000000000ULL),
+					 (suseconds_t)(t->interval_ns % 1000000000ULL / 1000) },
+			.it_value = { (time_t)(t->value_ns / 1000000000ULL),
+				      (suseconds_t)(t->value_ns % 1000000000ULL / 1000) },
+		};
+		uint64_t addr;
+		int r;
+
+		if (!t->value_ns)
+			continue;
+		if (v.it_value.tv_sec == 0 && v.it_value.tv_usec == 0)
+			v.it_value.tv_usec = 1; /* less than a microsecond left: fire at once */
+		r = restore_put(c, 0, &v, sizeof(v), &addr);
+		if (r >= 0)
+			r = call(c, 0, "Setting an interval timer", SYS_setitimer, (uint64_t) i,
+				 addr, 0, 0, 0, NULL);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int restore_process_state(struct restore_ctx *c)
+{
+	const struct snapshot_process *p = &c->snap->proc;
+	int r;
+
+	r = restore_mm(c);
+	if (r >= 0)
+		r = restore_sigactions(c);
+	if (r >= 0)
+		r = restore_itimers(c);
+	if (r >= 0 && p->personality)
+		r = call(c, 0, "Setting the personality", SYS_personality, p->personality, 0, 0, 0,
+			 0, NULL);
+	if (r >= 0 && p->xcomp_perm & (1ULL << XFEATURE_XTILEDATA))
+		r = call(c, 0, "Requesting AMX state", SYS_arch_prctl, ARCH_REQ_XCOMP_PERM,
+			 XFEATURE_XTILEDATA, 0, 0, 0, NULL);
+	return r;
+}
+
+static int create_thread(struct restore_ctx *c, size_t i)
+{
+	struct snapshot_thread *t = &c->snap->threads[i];
+	struct user_regs_struct regs;
+	struct clone_args_v2 args = {
+		.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+			 CLONE_SYSVSEM,
+		.set_tid_size = 1,
+	};
+	uint64_t tid = (uint64_t) t->tid, tid_addr, args_addr;
+	int64_t res;
+	int status, r;
+
+	r = restore_put(c, 0, &tid, sizeof(tid), &tid_addr);
+	if (r < 0)
+		return r;
+	/* The thread never runs on this stack: it stops before its first instruction. */
+	args.stack = c->tramp_data + c->tramp_data_size / 2;
+	args.stack_size = PAGE_SIZE;
+	args.set_tid = tid_addr;
+	r = restore_put(c, 64, &args, sizeof(args), &args_addr);
+	if (r < 0)
+		return r;
+	r = STUB_CALL(c, 0, SYS_clone3, &res, args_addr, sizeof(args), 0, 0, 0, 0);
+	if (r < 0)
+		return r;
+	if (res == -EEXIST)
+		return log_error_errno(-EEXIST, "Thread id %d is in use (taken just now); end that "
+						"process before restoring",
+				       (int) t->tid);
+	if (res < 0)
+		return log_error_errno((int) res, "Cannot create thread %d: %m", (int) t->tid);
+	r = ptrace_wait_stop((pid_t) res, 5000, &status);
+	if (r >= 0)
+		r = ptrace_get_regs((pid_t) res, &regs);
+	if (r >= 0)
+		r = inject_thread_begin(&c->inj, (pid_t) res, &regs, ~0ULL, NULL, c->tramp_data,
+					c->tramp + RESTORE_TRAMP_SIZE, &c->threads[i]);
+	if (r < 0)
+		return log_error_errno(r, "Cannot take control of new thread %d: %m", (int) t->tid);
+	return 0;
+}
+
+static int thread_setup(struct restore_ctx *c, size_t i)
+{
+	const struct snapshot_thread *t = &c->snap->threads[i];
+	uint64_t addr;
+	int r = 0;
+
+	if (t->robust_list)
+		r = call(c, i, "set_robust_list", SYS_set_robust_list, t->robust_list,
+			 t->robust_list_len, 0, 0, 0, NULL);
+	if (r >= 0)
+		r = call(c, i, "set_tid_address", SYS_set_tid_address, t->clear_child_tid, 0, 0,
+			 0, 0, NULL);
+	if (r >= 0 && !(t->altstack_flags & SS_DISABLE_FLAG)) {
+		struct {
+			uint64_t sp;
+			int32_t flags, pad;
+			uint64_t size;
+		} ss = { t->altstack_sp, (int32_t)((uint32_t) t->altstack_flags & SS_AUTODISARM_FLAG),
+			 0, t->altstack_size };
+
+		r = restore_put(c, 0, &ss, sizeof(ss), &addr);
+		if (r >= 0)
+			r = call(c, i, "sigaltstack", SYS_sigaltstack, addr, 0, 0, 0, 0, NULL);
+	}
+	if (r >= 0 && t->rseq.abi_pointer)
+		r = call(c, i, "Registering rseq", SYS_rseq, t->rseq.abi_pointer, t->rseq.size, 0,
+			 t->rseq.signature, 0, NULL);
+	if (r >= 0)
+		r = restore_put(c, 0, t->comm, sizeof(t->comm), &addr);
+	if (r >= 0)
+		r = call(c, i, "Naming the thread", SYS_prctl, PR_SET_NAME, addr, 0, 0, 0, NULL);
+	return r;
+}
+
+static int queue_signals(struct restore_ctx *c)
+{
+	const struct snapshot *s = c->snap;
+	int r = 0;
+
+	/* Sent from the main thread: the kernel lets a process queue any siginfo to itself. */
+	for (size_t i = 0; r >= 0 && i < s->n_threads; i++)
+		for (size_t k = 0; r >= 0 && k < s->threads[i].n_pending; k++) {
+			const struct snapshot_siginfo *si = &s->threads[i].pending[k];
+			int32_t sig;
+			uint64_t addr;
+
+			memcpy(&sig, si->bytes, sizeof(sig));
+			r = restore_put(c, 0, si, sizeof(*si), &addr);
+			if (r >= 0)
+				r = call(c, 0, "Queueing a signal", SYS_rt_tgsigqueueinfo,
+					 (uint64_t) s->proc.pid, (uint64_t) s->threads[i].tid,
+					 (uint64_t) sig, addr, 0, NULL);
+		}
+	for (size_t k = 0; r >= 0 && k < s->proc.n_pending; k++) {
+		const struct snapshot_siginfo *si = &s->proc.pending[k];
+		int32_t sig;
+		uint64_t addr;
+
+		memcpy(&sig, si->bytes, sizeof(sig));
+		r = restore_put(c, 0, si, sizeof(*si), &addr);
+		if (r >= 0)
+			r = call(c, 0, "Queueing a signal", SYS_rt_sigqueueinfo,
+				 (uint64_t) s->proc.pid, (uint64_t) sig, addr, 0, 0, NULL);
+	}
+	return r;
+}
+
+int restore_threads(struct restore_ctx *c)
+{
+	int r;
+
+	for (size_t i = 1; i < c->snap->n_threads; i++) {
+		r = create_thread(c, i);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < c->snap->n_threads; i++) {
+		r = thread_setup(c, i);
+		if (r < 0)
+			return r;
+	}
+	return queue_signals(c);
+}
+
+static void restore_rlimits(struct restore_ctx *c)
+{
+	for (int i = 0; i < RLIM_NLIMITS; i++)
+		if (prlimit(c->pid, (__rlimit_resource_t) i, &c->snap->proc.rlimits[i], NULL) < 0)
+			log_warning_errno(-errno, "Cannot restore resource limit %d: %m", i);
+}
+
+static int drop_bounding(struct restore_ctx *c, size_t i)
+{
+	uint64_t keep = c->snap->proc.cap_bounding;
+
+	for (int cap = 0; cap <= CAP_LAST_CAP; cap++) {
+		int64_t res;
+		int r;
+
+		if (keep & (1ULL << cap))
+			continue;
+		r = STUB_CALL(c, i, SYS_prctl, &res, PR_CAPBSET_DROP, (uint64_t) cap, 0, 0, 0, 0);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Credentials are per thread in Linux: each one gets the saved set. */
+static int restore_creds(struct restore_ctx *c, size_t i)
+{
+	const struct snapshot_process *p = &c->snap->proc;
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = {
+		{ (uint32_t) p->cap_effective, (uint32_t) p->cap_permitted,
+		  (uint32_t) p->cap_inheritable },
+		{ (uint32_t)(p->cap_effective >> 32), (uint32_t)(p->cap_permitted >> 32),
+		  (uint32_t)(p->cap_inheritable >> 32) },
+	};
+	uint64_t groups_addr, hdr_addr, data_addr;
+	int r;
+
+	r = drop_bounding(c, i);
+	if (r >= 0)
+		r = restore_put(c, 0, p->groups, p->n_groups * sizeof(gid_t), &groups_addr);
+	if (r >= 0)
+		r = call(c, i, "setgroups", SYS_setgroups, p->n_groups, groups_addr, 0, 0, 0, NULL);
+	if (r >= 0)
+		r = call(c, i, "setresgid", SYS_setresgid, p->gid[0], p->gid[1], p->gid[2], 0, 0,
+			 NULL);
+	if (r >= 0)
+		(void) call(c, i, "setfsgid", SYS_setfsgid, p->gid[3], 0, 0, 0, 0, NULL);
+	if (r >= 0)
+		r = call(c, i, "Keeping capabilities", SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, NULL);
+	if (r >= 0)
+		r = call(c, i, "setresuid", SYS_setresuid, p->uid[0], p->uid[1], p->uid[2], 0, 0,
+			 NULL);
+	if (r >= 0)
+		(void) call(c, i, "setfsuid", SYS_setfsuid, p->uid[3], 0, 0, 0, 0, NULL);
+	if (r >= 0)
+		r = restore_put(c, 512, &hdr, sizeof(hdr), &hdr_addr);
+	if (r >= 0)
+		r = restore_put(c, 576, data, sizeof(data), &data_addr);
+	if (r >= 0)
+		r = call(c, i, "capset", SYS_capset, hdr_addr, data_addr, 0, 0, 0, NULL);
+	for (int cap = 0; r >= 0 && cap <= CAP_LAST_CAP; cap++)
+		if (p->cap_ambient & (1ULL << cap))
+			r = call(c, i, "Raising an ambient capability", SYS_prctl, PR_CAP_AMBIENT,
+				 PR_CAP_AMBIENT_RAISE, (uint64_t) cap, 0, 0, NULL);
+	if (r >= 0)
+		r = call(c, i, "Resetting keepcaps", SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0, NULL);
+	if (r >= 0 && p->no_new_privs)
+		r = call(c, i, "Setting no_new_privs", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0,
+			 NULL);
+	return r;
+}
+
+static int final_xstate(struct restore_ctx *c, size_t i)
+{
+	const struct snapshot_thread *t = &c->snap->threads[i];
+	_cleanup_free_ uint8_t *x = NULL;
+	int r;
+
+	if (c->snap->cpu.xstate_size == c->cpu.xstate_size &&
+	    memcmp(c->snap->cpu.xfeature_offset, c->cpu.xfeature_offset,
+		   sizeof(c->cpu.xfeature_offset)) == 0)
+		r = ptrace_set_xstate(t->tid, t->xstate, t->xstate_size);
+	else {
+		x = malloc(c->cpu.xstate_size);
+		if (!x)
+			return log_oom();
+		cpu_convert_xstate(&c->snap->cpu, t->xstate, &c->cpu, x);
+		r = ptrace_set_xstate(t->tid, x, c->cpu.xstate_size);
+	}
+	if (r < 0)
+		return log_error_errno(r, "Cannot set the FPU/vector state of thread %d: %m",
+				       (int) t->tid);
+	return 0;
+}
+
+static int let_go(struct restore_ctx *c, size_t i)
+{
+	const struct snapshot_thread *t = &c->snap->threads[i];
+	int r = final_xstate(c, i);
+
+	if (r >= 0)
+		r = inject_thread_end(&c->inj, &c->threads[i], &t->regs, t->sigmask);
+	if (r < 0)
+		return log_error_errno(r, "Cannot give thread %d its registers: %m", (int) t->tid);
+	return 0;
+}
+
+int restore_finish(struct restore_ctx *c)
+{
+	const struct snapshot_process *p = &c->snap->proc;
+	int64_t res;
+	int r;
+
+	r = call(c, 0, "Closing ckptd's fds", SYS_close_range, (uint64_t) c->stub_fd_base, ~0U, 0,
+		 0, 0, NULL);
+	if (r < 0)
+		return r;
+	restore_rlimits(c);
+	r = restore_seal_files(c);
+	for (size_t i = 0; r >= 0 && i < c->snap->n_threads; i++)
+		r = restore_creds(c, i);
+	if (r >= 0)
+		r = call(c, 0, "Setting dumpable", SYS_prctl, PR_SET_DUMPABLE,
+			 (uint64_t) p->dumpable, 0, 0, 0, NULL);
+	if (r >= 0)
+		r = call(c, 0, "Clearing the parent-death signal", SYS_prctl, PR_SET_PDEATHSIG, 0,
+			 0, 0, 0, NULL);
+	for (size_t i = 1; r >= 0 && i < c->snap->n_threads; i++)
+		r = let_go(c, i);
+	if (r < 0)
+		return r;
+	/* Returns into the unmapped page, but the thread is stopped at the syscall's exit. */
+	r = STUB_CALL(c, 0, SYS_munmap, &res, c->tramp, RESTORE_TRAMP_SIZE, 0, 0, 0, 0);
+	if (r < 0)
+		return r;
+	r = let_go(c, 0);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < c->snap->n_threads; i++)
+		(void) ptrace_detach(c->snap->threads[i].tid);
+	return 0;
+}

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Restore, start to end. Everything that can be checked is checked before
+ * the stub exists: the image's checksums, the format, this CPU, the PIDs,
+ * every file. After that a failure kills the stub, which leaves nothing
+ * behind; a damaged page found while filling memory ends it the same way.
+ */
+#define LOG_PREFIX "restore: "
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "cpu.h"
+#include "image-core.h"
+#include "log.h"
+#include "ptrace.h"
+#include "restore.h"
+#include "util.h"
+
+#define CORE_MAX (256u << 20)
+#define PAGES_IDX_MAX (1u << 30)
+
+static int load_image(struct restore_ctx *c, int dfd, const char *path)
+{
+	_cleanup_free_ char *error = NULL;
+	_cleanup_free_ void *core = NULL, *idx = NULL;
+	const char *reason = NULL;
+	size_t core_len, idx_len;
+	int r;
+
+	r = image_open(dfd, path, &c->img, &error);
+	if (r < 0)
+		return log_error_errno(r, "Cannot use the image %s: %s", path,
+				       error ? error : strerror(-r));
+	r = image_read_file(c->img, IMAGE_CORE, CORE_MAX, &core, &core_len, &error);
+	if (r < 0)
+		return log_error_errno(r, "Cannot use the image %s: %s", path,
+				       error ? error : strerror(-r));
+	r = image_core_decode(core, core_len, &c->snap, &reason);
+	if (r < 0)
+		return log_error_errno(r, "The image %s is damaged: %s: %s", path, IMAGE_CORE,
+				       reason ? reason : strerror(-r));
+	r = image_read_file(c->img, IMAGE_PAGES, PAGES_IDX_MAX, &idx, &idx_len, &error);
+	if (r < 0)
+		return log_error_errno(r, "Cannot use the image %s: %s", path,
+				       error ? error : strerror(-r));
+	r = page_index_decode(idx, idx_len, &c->pages);
+	if (r < 0)
+		return log_error_errno(r, "The image %s is damaged: %s cannot be decoded", path,
+				       IMAGE_PAGES);
+	return 0;
+}
+
+static int open_packs(struct restore_ctx *c, const char *path)
+{
+	c->packs = new0(struct pack_reader *, c->pages->n_packs ? c->pages->n_packs : 1);
+	if (!c->packs)
+		return log_oom();
+	for (size_t i = 0; i < c->pages->n_packs; i++) {
+		char name[PACK_PATH_MAX];
+		int r = pack_reader_open(c->img->store_dfd, c->pages->packs[i], &c->packs[i]);
+
+		if (r == -ENOENT)
+			return log_error_errno(r, "The image %s is incomplete: %s is missing", path,
+					       pack_path(c->pages->packs[i], name));
+		if (r == -EPROTO)
+			return log_error_errno(r, "%s of the image %s is from a newer ckptd; "
+						  "upgrade ckptd to restore it",
+					       pack_path(c->pages->packs[i], name), path);
+		if (r < 0)
+			return log_error_errno(r, "The image %s is damaged: %s cannot be read (%s)",
+					       path, pack_path(c->pages->packs[i], name),
+					       strerror(-r));
+	}
+	return 0;
+}
+
+/* Streams must exist for every region and file that names one. */
+static int check_streams(const struct restore_ctx *c)
+{
+	for (size_t i = 0; i < c->snap->n_regions; i++) {
+		uint32_t s = c->snap->regions[i].stream;
+
+		if (s != SNAPSHOT_NONE && s >= c->pages->n_streams)
+			return log_error_errno(-EBADMSG, "The image is damaged: a memory region's "
+							 "pages are missing from %s", IMAGE_PAGES);
+	}
+	for (size_t i = 0; i < c->snap->n_files; i++) {
+		uint32_t s = c->snap->files[i].stream;
+
+		if (s != SNAPSHOT_NONE && s >= c->pages->n_streams)
+			return log_error_errno(-EBADMSG, "The image is damaged: a file's contents "
+							 "are missing from %s", IMAGE_PAGES);
+	}
+	return 0;
+}
+
+static int check_cpu(struct restore_ctx *c)
+{
+	_cleanup_free_ char *error = NULL;
+	int r;
+
+	cpu_layout(&c->cpu);
+	r = cpu_check(&c->snap->cpu, &c->cpu, &error);
+	if (r < 0)
+		return log_error_errno(r, "Cannot restore on this CPU: %s", error);
+	return 0;
+}
+
+static int begin_stub(struct restore_ctx *c)
+{
+	struct user_regs_struct regs;
+	uint64_t mask;
+	int r;
+
+	c->threads = new0(struct inject_thread, c->snap->n_threads);
+	if (!c->threads)
+		return log_oom();
+	r = inject_open(c->pid, (uint64_t)(uintptr_t) ckptd_stub_syscall, 0, &c->cpu, &c->inj);
+	if (r >= 0)
+		r = ptrace_get_regs(c->pid, &regs);
+	if (r >= 0)
+		r = ptrace_get_sigmask(c->pid, &mask);
+	/* No scratch is needed before the trampoline exists; the range is never written. */
+	if (r >= 0)
+		r = inject_thread_begin(&c->inj, c->pid, &regs, mask, NULL, regs.rsp - 65536,
+					regs.rsp - 4096, &c->threads[0]);
+	if (r < 0)
+		return log_error_errno(r, "Cannot prepare the restore stub: %m");
+	return 0;
+}
+
+static void restore_ctx_done(struct restore_ctx *c)
+{
+	if (c->packs)
+		for (size_t i = 0; i < c->pages->n_packs; i++)
+			pack_reader_free(c->packs[i]);
+	free(c->packs);
+	restore_close_files(c);
+	closep(&c->sync_fd[0]);
+	inject_close(&c->inj);
+	free(c->threads);
+	free(c->buf);
+	page_index_free(c->pages);
+	snapshot_free(c->snap);
+	image_free(c->img);
+}
+
+static int run_stub(struct restore_ctx *c)
+{
+	int r = begin_stub(c);
+
+	if (r >= 0)
+		r = restore_memory(c);
+	if (r >= 0)
+		r = restore_process_state(c);
+	if (r >= 0)
+		r = restore_threads(c);
+	if (r >= 0)
+		r = restore_finish(c);
+	return r;
+}
+
+int restore_process(int dfd, const char *path, const struct restore_options *opts,
+		    pid_t *ret_pid)
+{
+	struct restore_ctx c = { .opts = opts, .sync_fd = { -EBADF, -EBADF },
+				 .inj.mem_fd = -EBADF };
+	int r;
+
+	ptrace_setup();
+	c.buf = malloc(RESTORE_CHUNK_PAGES * PAGE_SIZE);
+	if (!c.buf) {
+		r = log_oom();
+		goto out;
+	}
+	r = load_image(&c, dfd, path);
+	if (r >= 0)
+		r = open_packs(&c, path);
+	if (r >= 0)
+		r = check_streams(&c);
+	if (r >= 0)
+		r = check_cpu(&c);
+	if (r >= 0)
+		r = restore_check_pids(&c);
+	if (r >= 0)
+		r = restore_check_files(&c);
+	if (r >= 0)
+		r = restore_prepare_files(&c);
+	if (r >= 0)
+		r = restore_fork_stub(&c);
+	if (r < 0)
+		goto out;
+	r = run_stub(&c);
+	if (r < 0) {
+		restore_kill_stub(&c);
+		goto out;
+	}
+	*ret_pid = c.pid;
+out:
+	restore_ctx_done(&c);
+	return r;
+}

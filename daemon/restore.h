@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the restore-*.c files share while one process is brought back.
+ * Private to restore; engine.h is the interface.
+ *
+ * The order: load and verify the image; check everything it depends on
+ * (CPU, PIDs, files); prepare every file in this process; fork the stub
+ * with the saved PID; then drive the stub by ptrace: memory, mm layout,
+ * signals, threads, credentials, registers; detach.
+ */
+#pragma once
+
+#include "engine.h"
+#include "image.h"
+#include "inject.h"
+#include "pack.h"
+#include "page-index.h"
+#include "snapshot.h"
+
+#define RESTORE_CHUNK_PAGES 256
+#define RESTORE_TRAMP_SIZE (512 * 1024) /* code page, data, and a stack for nothing */
+
+struct restore_ctx {
+	const struct restore_options *opts;
+	struct image *img;
+	struct snapshot *snap;
+	struct page_index *pages;
+	struct pack_reader **packs; /* parallel to pages->packs */
+	struct snapshot_cpu cpu;    /* this CPU */
+	uint8_t *buf;		    /* RESTORE_CHUNK_PAGES pages */
+
+	/* Prepared in this process before the stub exists (restore-files.c). */
+	int *file_fds; /* per snapshot file: what mappings map, -EBADF if none */
+	int *open_fds; /* per open file description */
+	int sync_fd[2];
+
+	/* The stub (restore-stub.c) and its fds once it has rearranged them. */
+	pid_t pid;
+	int stub_fd_base; /* file_fds[i] is stub fd stub_fd_base + i */
+	struct inject_target inj;
+	struct inject_thread *threads; /* parallel to snap->threads */
+	uint64_t tramp;		       /* the trampoline page in the stub */
+	uint64_t tramp_data;
+	size_t tramp_data_size;
+};
+
+/* restore-files.c */
+int restore_check_files(struct restore_ctx *c);
+int restore_prepare_files(struct restore_ctx *c);
+/* memfd seals go on last: a seal may forbid the mappings the stub still has to make. */
+int restore_seal_files(struct restore_ctx *c);
+void restore_close_files(struct restore_ctx *c);
+
+/* restore-stub.c: "syscall; ret" in ckptd's own text, which the stub shares until it unmaps it. */
+extern const char ckptd_stub_syscall[];
+int restore_check_pids(const struct restore_ctx *c);
+int restore_fork_stub(struct restore_ctx *c);
+int restore_kill_stub(struct restore_ctx *c);
+
+/* restore-mem.c */
+typedef int (*restore_page_sink)(struct restore_ctx *c, uint64_t first_page, size_t n,
+				 const uint8_t *data, void *userdata);
+/*
+ * Hands a stream's pages to sink in order, read and verified from the packs;
+ * data is NULL for pages that must read as zeros.
+ */
+int restore_stream(struct restore_ctx *c, uint32_t stream, restore_page_sink sink,
+		   void *userdata);
+int restore_memory(struct restore_ctx *c);
+/* Injects a syscall into the stub's main thread; -errno from the call itself is returned. */
+int restore_syscall(struct restore_ctx *c, size_t thread, long nr, const uint64_t args[6],
+		    int64_t *ret_result);
+#define STUB_CALL(c, thread, nr, res, ...)                                                         \
+	restore_syscall((c), (thread), (nr), (const uint64_t[6]){ __VA_ARGS__ }, (res))
+/* Writes into the trampoline's data area; returns the address it landed at. */
+int restore_put(struct restore_ctx *c, size_t offset, const void *buf, size_t len,
+		uint64_t *ret_addr);
+
+/* vdso.c */
+int restore_vdso(struct restore_ctx *c);
+
+/* restore-thread.c */
+int restore_process_state(struct restore_ctx *c);
+int restore_threads(struct restore_ctx *c);
+int restore_finish(struct restore_ctx *c);
