@@ -21,6 +21,18 @@
 #define ERESTART_FIRST 512
 #define ERESTART_LAST 516
 
+/* The XSAVE components a snapshot's threads had in use (XSTATE_BV bits). */
+static const char *xfeature_name(unsigned bit)
+{
+	static const char *const names[] = {
+		"x87", "SSE", "AVX", "MPX-bounds", "MPX-csr", "AVX512-opmask", "AVX512-zmm-hi256",
+		"AVX512-hi16-zmm", "PT", "PKRU", "PASID", "CET-user", "CET-kernel", "HDC", "UINTR",
+		"LBR", "HWP", "AMX-tilecfg", "AMX-tiledata", "APX",
+	};
+
+	return bit < ELEMENTSOF(names) ? names[bit] : "unknown";
+}
+
 struct loaded {
 	struct image *img;
 	struct snapshot *snap;
@@ -109,6 +121,11 @@ static void print_human(const char *dir, const struct loaded *l)
 	       (unsigned) s->proc.uid[0], m->exe);
 	printf("cmdline   %s\n", m->cmdline);
 	printf("cwd       %s\n", s->proc.cwd);
+	printf("cpu state");
+	for (unsigned i = 0; i < 64; i++)
+		if (s->cpu.xfeatures_used & (1ULL << i))
+			printf(" %s", xfeature_name(i));
+	printf("\n");
 	printf("snapshot  %" PRIu64 " pages (%s), %s written, frozen %s\n", m->stats.pages,
 	       format_bytes(b1, sizeof(b1), m->stats.pages * PAGE_SIZE),
 	       format_bytes(b2, sizeof(b2), m->stats.bytes_written),
@@ -251,6 +268,7 @@ static void print_json(const struct loaded *l)
 	json_object_object_add(o, "cmdline", json_cmdline(&s->proc));
 	json_object_object_add(o, "cwd", json_object_new_string(s->proc.cwd ? s->proc.cwd : ""));
 	json_object_object_add(o, "uid", json_object_new_int64(s->proc.uid[0]));
+	json_object_object_add(o, "xfeatures_used", json_hex(s->cpu.xfeatures_used));
 	json_object_object_add(o, "threads", json_threads(s));
 	json_object_object_add(o, "regions", json_regions(l));
 	json_object_object_add(o, "fds", json_fds(s));

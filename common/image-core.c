@@ -115,6 +115,7 @@ enum file_tag {
 	TAG_F_STREAM,
 	TAG_F_SEALS,
 	TAG_F_SHARED_WRITE,
+	TAG_F_PIPE_SIZE,
 };
 
 enum fds_tag {
@@ -274,6 +275,7 @@ static void encode_files(struct tlv_writer *w, const struct snapshot *s)
 		tlv_put_u64(w, TAG_F_STREAM, f->stream);
 		tlv_put_u64(w, TAG_F_SEALS, f->seals);
 		tlv_put_u64(w, TAG_F_SHARED_WRITE, f->mapped_shared_write);
+		tlv_put_u64(w, TAG_F_PIPE_SIZE, f->pipe_size);
 		tlv_end(w, m);
 	}
 }
@@ -962,6 +964,9 @@ static int decode_file(struct snapshot *s, const struct tlv_reader *v)
 		case TAG_F_SHARED_WRITE:
 			k = tlv_get_u64(&val, &x);
 			f->mapped_shared_write = x != 0;
+			break;
+		case TAG_F_PIPE_SIZE:
+			k = tlv_get_u32(&val, &f->pipe_size);
 			break;
 		default:
 			break;

@@ -205,6 +205,8 @@ const char *file_kind_to_string(enum file_kind k)
 		return "device";
 	case FILE_KIND_EXTERNAL:
 		return "external";
+	case FILE_KIND_PIPE:
+		return "pipe";
 	case _FILE_KIND_MAX:
 		break;
 	}

@@ -154,6 +154,7 @@ enum file_kind {
 	FILE_KIND_DIRECTORY, /* reopened by path */
 	FILE_KIND_DEVICE,    /* /dev/null and its kin: reopened by path */
 	FILE_KIND_EXTERNAL,  /* a pipe, terminal or socket on stdio: not ours to save */
+	FILE_KIND_PIPE,	     /* a pipe whose both ends the process holds: contents saved */
 	_FILE_KIND_MAX,
 };
 
@@ -172,6 +173,7 @@ struct snapshot_file {
 	struct snapshot_identity id;
 	uint32_t stream;	  /* saved contents, or SNAPSHOT_NONE */
 	uint32_t seals;		  /* FILE_KIND_MEMFD */
+	uint32_t pipe_size;	  /* FILE_KIND_PIPE: its capacity (F_GETPIPE_SZ) */
 	bool mapped_shared_write; /* it changes under us: check only that it is the same inode */
 };
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tlv.h"
+#include "le.h"
 #include "util.h"
 
 #define TLV_HEADER 8
@@ -22,27 +23,14 @@ static uint8_t *tlv_reserve(struct tlv_writer *w, size_t n)
 	return w->data + w->len;
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
 void tlv_put_bytes(struct tlv_writer *w, uint32_t tag, const void *p, size_t n)
 {
 	size_t padded = ALIGN_TO(n, (size_t) 8);
 	uint8_t *dst;
 
 	if (n > UINT32_MAX) {
-		w->error = -E2BIG;
+		if (!w->error)
+			w->error = -E2BIG;
 		return;
 	}
 	dst = tlv_reserve(w, TLV_HEADER + padded);

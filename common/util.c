@@ -3,6 +3,7 @@
  * Implementation of util.h. The atomic file write is the one durability
  * primitive small files use; page data has its own in pack.c.
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -43,7 +44,8 @@ int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len)
 			size_t want = allocated ? allocated * 2 : 4096;
 			char *p;
 
-			if (allocated > max + 1)
+			/* Written so that max == SIZE_MAX does not wrap around. */
+			if (allocated > 0 && allocated - 1 > max)
 				return -E2BIG;
 			p = realloc(buf, want);
 			if (!p)
@@ -77,6 +79,29 @@ int read_full_file_at(int dfd, const char *path, size_t max, char **ret, size_t 
 	if (fd < 0)
 		return -errno;
 	return read_full_fd(fd, max, ret, ret_len);
+}
+
+int fdopendir_consume(int fd, DIR **ret)
+{
+	DIR *d = fdopendir(fd);
+
+	if (!d) {
+		int r = -errno;
+
+		(void) close(fd);
+		return r;
+	}
+	*ret = d;
+	return 0;
+}
+
+int opendir_at(int dfd, const char *path, int flags, DIR **ret)
+{
+	int fd = openat(dfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
+
+	if (fd < 0)
+		return -errno;
+	return fdopendir_consume(fd, ret);
 }
 
 int write_all(int fd, const void *buf, size_t len)
@@ -152,6 +177,87 @@ int fsync_dir_at(int dfd, const char *path)
 	return 0;
 }
 
+/* Deep enough for any tree ckptd makes; a deeper one is not ours to remove. */
+#define RM_RF_MAX_DEPTH 32
+
+/* 1 if fd (a directory) is on the same mount as its parent, 0 if it is a mount point. */
+static int dir_same_mount(int parent_fd, int fd)
+{
+	struct statx a, b;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE, &a) < 0)
+		return -errno;
+	if (a.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)
+		return !(a.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+	/* Older kernels: a different device at least shows a mount; bind mounts stay hidden. */
+	if (statx(parent_fd, "", AT_EMPTY_PATH, STATX_TYPE, &b) < 0)
+		return -errno;
+	return a.stx_dev_major == b.stx_dev_major && a.stx_dev_minor == b.stx_dev_minor;
+}
+
+static int rm_rf_one(int dfd, const char *name, unsigned depth);
+
+/* Empties the directory fd (taken over); keeps going past errors and returns the first. */
+static int rm_rf_children(int fd, unsigned depth)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	int r = 0;
+
+	r = fdopendir_consume(fd, &d);
+	if (r < 0)
+		return r;
+	for (;;) {
+		struct dirent *de;
+		int k;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno != 0 && r >= 0)
+				r = -errno;
+			break;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		k = rm_rf_one(dirfd(d), de->d_name, depth);
+		if (k < 0 && k != -ENOENT && r >= 0)
+			r = k;
+	}
+	return r;
+}
+
+static int rm_rf_one(int dfd, const char *name, unsigned depth)
+{
+	_cleanup_close_ int fd = -EBADF;
+	int r;
+
+	/* unlink(2) a directory fails with EISDIR on Linux; anything else (a symlink too) goes. */
+	if (unlinkat(dfd, name, 0) >= 0)
+		return 0;
+	if (errno != EISDIR)
+		return -errno;
+	if (depth >= RM_RF_MAX_DEPTH)
+		return -ELOOP;
+	/* O_NOFOLLOW: if it was swapped for a symlink since, we fail rather than follow it. */
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = dir_same_mount(dfd, fd);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return -EXDEV;
+	r = rm_rf_children(TAKE_FD(fd), depth + 1);
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && r >= 0)
+		r = -errno;
+	return r;
+}
+
+int rm_rf_at(int dfd, const char *name)
+{
+	return rm_rf_one(dfd, name, 0);
+}
+
 int write_file_atomic_at(int dfd, const char *name, const void *buf, size_t len, mode_t mode)
 {
 	_cleanup_free_ char *tmp = strdup_printf(".%s.tmp-%d", name, (int) getpid());
@@ -180,7 +286,8 @@ int parse_u64(const char *s, int base, uint64_t *ret)
 	unsigned long long v;
 	char *end;
 
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	/* strtoull() skips any leading space and then accepts (and negates) a '-'. */
+	if (!s || !*s || *s == '-' || *s == '+' || isspace((unsigned char) *s))
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, base);
@@ -210,7 +317,7 @@ int parse_i32(const char *s, int base, int32_t *ret)
 	long v;
 	char *end;
 
-	if (!s || !*s || *s == ' ')
+	if (!s || !*s || isspace((unsigned char) *s))
 		return -EINVAL;
 	errno = 0;
 	v = strtol(s, &end, base);
@@ -248,17 +355,21 @@ int parse_duration(const char *s, uint64_t *ret_ns)
 	char digits[32];
 	size_t n = 0;
 	uint64_t v;
+	int r;
 
 	if (!s)
 		return -EINVAL;
 	while (s[n] >= '0' && s[n] <= '9')
 		n++;
-	if (n == 0 || n >= sizeof(digits))
+	if (n == 0)
 		return -EINVAL;
+	if (n >= sizeof(digits))
+		return -ERANGE;
 	memcpy(digits, s, n);
 	digits[n] = 0;
-	if (parse_u64(digits, 10, &v) < 0)
-		return -EINVAL;
+	r = parse_u64(digits, 10, &v);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < ELEMENTSOF(units); i++) {
 		if (strcmp(s + n, units[i].suffix) != 0)
 			continue;
@@ -276,7 +387,8 @@ const char *format_bytes(char *buf, size_t size, uint64_t bytes)
 	double v = (double) bytes;
 	size_t i = 0;
 
-	while (v >= 1024.0 && i + 1 < ELEMENTSOF(suffix)) {
+	/* 1023.95 and up would print as "1024.0", so they take the next unit. */
+	while (v >= 1023.95 && i + 1 < ELEMENTSOF(suffix)) {
 		v /= 1024.0;
 		i++;
 	}
@@ -292,12 +404,12 @@ const char *format_duration(char *buf, size_t size, uint64_t ns)
 	if (ns < 10000000ULL)
 		snprintf(buf, size, "%.1f ms", (double) ns / 1e6);
 	else if (ns < 1000000000ULL)
-		snprintf(buf, size, "%" PRIu64 " ms", ns / 1000000ULL);
+		snprintf(buf, size, "%" PRIu64 " ms", ns / UINT64_C(1000000));
 	else if (ns < 60000000000ULL)
 		snprintf(buf, size, "%.2f s", (double) ns / 1e9);
 	else
-		snprintf(buf, size, "%" PRIu64 "m %02" PRIu64 "s", ns / 60000000000ULL,
-			 (ns / 1000000000ULL) % 60);
+		snprintf(buf, size, "%" PRIu64 "m %02" PRIu64 "s", ns / UINT64_C(60000000000),
+			 (ns / UINT64_C(1000000000)) % 60);
 	return buf;
 }
 

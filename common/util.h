@@ -15,6 +15,11 @@
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
 int read_full_file_at(int dfd, const char *path, size_t max, char **ret, size_t *ret_len);
 
+/* A DIR for fd, which it takes over: on failure fd is closed too. */
+int fdopendir_consume(int fd, DIR **ret);
+/* opendir() relative to dfd, flags added to O_RDONLY | O_DIRECTORY | O_CLOEXEC. */
+int opendir_at(int dfd, const char *path, int flags, DIR **ret);
+
 int write_all(int fd, const void *buf, size_t len);
 int pwrite_all(int fd, const void *buf, size_t len, off_t offset);
 /* Reads exactly len bytes at offset; a short file gives -EBADMSG. */

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -140,6 +141,75 @@ static int external_object(struct dump_ctx *c, const char *link, const struct st
 	return 0;
 }
 
+/* Peeks at what the pipe holds (tee(2) copies without consuming) and saves it. */
+static int save_pipe(struct dump_ctx *c, struct snapshot_file *f, int fd)
+{
+	int tmp[2] = { -EBADF, -EBADF }, size, r;
+	_cleanup_close_ int mem = -EBADF;
+	ssize_t n;
+
+	size = fcntl(fd, F_GETPIPE_SZ);
+	if (size < 0)
+		return log_error_errno(-errno, "Cannot size a pipe of PID %d: %m", (int) c->pid);
+	f->pipe_size = (uint32_t) size;
+	if (pipe2(tmp, O_CLOEXEC | O_NONBLOCK) < 0)
+		return log_error_errno(-errno, "Cannot create a pipe: %m");
+	(void) fcntl(tmp[1], F_SETPIPE_SZ, size);
+	n = tee(fd, tmp[1], (size_t) size, SPLICE_F_NONBLOCK);
+	if (n < 0 && errno == EAGAIN)
+		n = 0; /* empty */
+	r = n < 0 ? log_error_errno(-errno, "Cannot read a pipe of PID %d: %m", (int) c->pid) : 0;
+	closep(&tmp[1]);
+	if (r >= 0) {
+		/* Through a memfd, so the contents take the same path as any file's. */
+		mem = memfd_create("ckptd-pipe", MFD_CLOEXEC);
+		if (mem < 0 || (n > 0 && splice(tmp[0], NULL, mem, NULL, (size_t) n, 0) != n))
+			r = log_error_errno(-errno, "Cannot copy a pipe of PID %d: %m", (int) c->pid);
+	}
+	closep(&tmp[0]);
+	if (r < 0)
+		return r;
+	f->id.size = (uint64_t) n;
+	return dump_file_contents(c, mem, &f->stream);
+}
+
+static int pipe_object(struct dump_ctx *c, const char *link, const struct stat *st, int fd,
+		       uint32_t *ret_index)
+{
+	char proc_path[64];
+	struct snapshot_file *f;
+	_cleanup_close_ int own = -EBADF;
+	int i = find_file(c, FILE_KIND_PIPE, st);
+
+	if (i >= 0) {
+		*ret_index = (uint32_t) i;
+		return 0;
+	}
+	snprintf(proc_path, sizeof(proc_path), "/proc/%d/fd/%d", (int) c->pid, fd);
+	own = open(proc_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (own < 0)
+		return log_error_errno(-errno, "Cannot open fd %d of PID %d (%s): %m", fd,
+				       (int) c->pid, link);
+	f = snapshot_add_file(c->snap);
+	if (!f || !(f->path = strdup(link)))
+		return log_oom();
+	f->kind = FILE_KIND_PIPE;
+	f->id = (struct snapshot_identity){ .dev = st->st_dev, .ino = st->st_ino, .mode = st->st_mode };
+	*ret_index = (uint32_t)(c->snap->n_files - 1);
+	return save_pipe(c, f, own);
+}
+
+/* Whether the process holds both a read and a write end of the pipe ino. */
+static bool pipe_is_internal(const struct dump_ctx *c, uint64_t ino)
+{
+	uint32_t modes = 0;
+
+	for (size_t i = 0; i < c->n_pipe_ends; i++)
+		if (c->pipe_ends[i].ino == ino)
+			modes |= c->pipe_ends[i].modes;
+	return modes == 3;
+}
+
 static int fd_object(struct dump_ctx *c, int fd, const char *link, uint32_t flags,
 		     uint32_t *ret_index)
 {
@@ -156,6 +226,8 @@ static int fd_object(struct dump_ctx *c, int fd, const char *link, uint32_t flag
 		return log_error_errno(-EOPNOTSUPP, "fd %d of PID %d is an O_PATH handle to %s; "
 						    "ckptd cannot restore those yet",
 				       fd, (int) c->pid, link);
+	if (S_ISFIFO(st.st_mode) && pipe_is_internal(c, st.st_ino))
+		return pipe_object(c, link, &st, fd, ret_index);
 	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) &&
 	    !(S_ISCHR(st.st_mode) && device_allowed(st.st_rdev))) {
 		if (fd <= 2)
@@ -211,7 +283,7 @@ static int dump_fd(struct dump_ctx *c, int fd)
 	_cleanup_free_ char *link = NULL;
 	struct proc_fdinfo fi;
 	struct snapshot_fd *e;
-	uint32_t file, of;
+	uint32_t file = 0, of = 0;
 	char what[32];
 	int r;
 
@@ -261,6 +333,30 @@ static int dump_exe(struct dump_ctx *c)
 	return dump_file_object(c, path, deleted, fd, &c->snap->proc.exe_file);
 }
 
+/* Which pipes the process holds which ends of: one held at both ends is its own to save. */
+static int scan_pipes(struct dump_ctx *c, const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char path[64];
+		struct proc_fdinfo fi;
+		struct stat st;
+		uint32_t acc;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int) c->pid, fds[i]);
+		if (stat(path, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+		    proc_read_fdinfo(c->pid, fds[i], &fi) < 0)
+			continue;
+		acc = fi.flags & O_ACCMODE;
+		if (GROW(c->pipe_ends, c->allocated_pipe_ends, c->n_pipe_ends + 1) < 0)
+			return log_oom();
+		c->pipe_ends[c->n_pipe_ends++] = (struct dump_pipe_end){
+			.ino = st.st_ino,
+			.modes = acc == O_RDWR ? 3u : acc == O_WRONLY ? 2u : 1u,
+		};
+	}
+	return 0;
+}
+
 int dump_fds(struct dump_ctx *c)
 {
 	_cleanup_free_ int *fds = NULL;
@@ -273,6 +369,9 @@ int dump_fds(struct dump_ctx *c)
 	r = proc_read_fds(c->pid, &fds, &n);
 	if (r < 0)
 		return log_error_errno(r, "Cannot list the open files of PID %d: %m", (int) c->pid);
+	r = scan_pipes(c, fds, n);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < n; i++) {
 		r = dump_fd(c, fds[i]);
 		if (r < 0)

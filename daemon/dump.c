@@ -72,6 +72,7 @@ static int dump_setup(struct dump_ctx *c, int store_dfd)
 static void dump_ctx_done(struct dump_ctx *c)
 {
 	free(c->threads);
+	free(c->pipe_ends);
 	free(c->buf);
 	pack_writer_free(c->pack);
 	page_index_free(c->pages);

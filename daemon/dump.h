@@ -15,6 +15,11 @@
 
 #define DUMP_CHUNK_PAGES 256 /* 1 MiB read at a time */
 
+struct dump_pipe_end {
+	uint64_t ino;
+	uint32_t modes; /* 1 read, 2 write */
+};
+
 struct dump_ctx {
 	pid_t pid;
 	const struct dump_options *opts;
@@ -30,6 +35,8 @@ struct dump_ctx {
 	struct page_hash_index *known;
 	uint8_t *buf; /* DUMP_CHUNK_PAGES pages */
 	uint64_t pages_total;
+	struct dump_pipe_end *pipe_ends;
+	size_t n_pipe_ends, allocated_pipe_ends;
 };
 
 /* dump-proc.c: registers and everything per thread and per process that is not memory. */

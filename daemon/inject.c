@@ -251,7 +251,7 @@ static int run_to_syscall_stop(struct inject_thread *th, uint8_t want)
 {
 	for (int tries = 0; tries < 16; tries++) {
 		unsigned long msg;
-		uint8_t op;
+		uint8_t op = 0;
 		int status, r;
 
 		r = ptrace_syscall(th->tid);
@@ -294,10 +294,16 @@ static int run_to_syscall_stop(struct inject_thread *th, uint8_t want)
 int inject_syscall(struct inject_target *t, struct inject_thread *th, long nr,
 		   const uint64_t args[6], int64_t *ret_result)
 {
+	return inject_syscall_at(t, th, t->syscall_ip, nr, args, ret_result);
+}
+
+int inject_syscall_at(struct inject_target *t, struct inject_thread *th, uint64_t ip, long nr,
+		      const uint64_t args[6], int64_t *ret_result)
+{
 	struct user_regs_struct regs = th->regs;
 	int r;
 
-	regs.rip = t->syscall_ip;
+	regs.rip = ip;
 	regs.rsp = th->rsp;
 	regs.rax = (uint64_t) nr;
 	regs.orig_rax = (uint64_t) -1; /* no restart handling for the thread's own call */

@@ -54,6 +54,10 @@ int inject_thread_begin(struct inject_target *t, pid_t tid, const struct user_re
 int inject_syscall(struct inject_target *t, struct inject_thread *th, long nr,
 		   const uint64_t args[6], int64_t *ret_result);
 
+/* The same, entering at ip: code there runs first and must end in the syscall. */
+int inject_syscall_at(struct inject_target *t, struct inject_thread *th, uint64_t ip, long nr,
+		      const uint64_t args[6], int64_t *ret_result);
+
 #define INJECT(t, th, nr, res, ...)                                                               \
 	inject_syscall((t), (th), (nr), (const uint64_t[6]){ __VA_ARGS__ }, (res))
 

@@ -102,6 +102,7 @@ int restore_check_files(struct restore_ctx *c)
 		case FILE_KIND_MEMFD:
 		case FILE_KIND_SHMEM:
 		case FILE_KIND_EXTERNAL:
+		case FILE_KIND_PIPE:
 		case _FILE_KIND_MAX:
 			break;
 		}
@@ -191,10 +192,68 @@ static int create_shmem(const struct snapshot_file *f)
 	return fd;
 }
 
+struct pipe_sink {
+	int fd;
+	uint64_t pos, size;
+};
+
+/* Pipes take bytes in order: the holes a stream skips are written out as zeros. */
+static int pipe_fill_to(struct pipe_sink *s, uint64_t to)
+{
+	static const uint8_t zero[PAGE_SIZE];
+
+	while (s->pos < to) {
+		size_t k = (size_t) MIN(to - s->pos, (uint64_t) PAGE_SIZE);
+		int r = write_all(s->fd, zero, k);
+
+		if (r < 0)
+			return r;
+		s->pos += k;
+	}
+	return 0;
+}
+
+static int write_pipe_pages(struct restore_ctx *c, uint64_t first_page, size_t n,
+			    const uint8_t *data, void *userdata)
+{
+	struct pipe_sink *s = userdata;
+	uint64_t off = first_page * PAGE_SIZE, len;
+	int r = pipe_fill_to(s, MIN(off, s->size));
+
+	if (r < 0 || !data || off >= s->size)
+		return r;
+	len = MIN((uint64_t) n * PAGE_SIZE, s->size - off);
+	r = write_all(s->fd, data, (size_t) len);
+	s->pos += len;
+	return r;
+}
+
+/* A new pipe with the saved capacity and contents; we keep its read end to reopen ends from. */
+static int create_pipe(struct restore_ctx *c, const struct snapshot_file *f)
+{
+	struct pipe_sink sink;
+	int p[2], r;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	if (f->pipe_size && fcntl(p[1], F_SETPIPE_SZ, (int) f->pipe_size) < 0)
+		log_warning_errno(-errno, "Cannot give a pipe its saved size %u: %m", f->pipe_size);
+	sink = (struct pipe_sink){ p[1], 0, f->id.size };
+	r = restore_stream(c, f->stream, write_pipe_pages, &sink);
+	if (r >= 0)
+		r = pipe_fill_to(&sink, sink.size);
+	(void) close(p[1]);
+	if (r < 0) {
+		(void) close(p[0]);
+		return r;
+	}
+	return p[0];
+}
+
 static int create_file(struct restore_ctx *c, uint32_t i)
 {
 	const struct snapshot_file *f = &c->snap->files[i];
-	int fd, r;
+	int fd = -EBADF, r;
 
 	switch (f->kind) {
 	case FILE_KIND_DELETED:
@@ -206,6 +265,11 @@ static int create_file(struct restore_ctx *c, uint32_t i)
 	case FILE_KIND_SHMEM:
 		fd = create_shmem(f);
 		break;
+	case FILE_KIND_PIPE:
+		fd = create_pipe(c, f);
+		if (fd >= 0)
+			c->file_fds[i] = fd;
+		return fd < 0 ? log_error_errno(fd, "Cannot recreate a pipe: %m") : 0;
 	case FILE_KIND_REGULAR:
 	case FILE_KIND_DIRECTORY:
 	case FILE_KIND_DEVICE:

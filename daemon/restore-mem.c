@@ -63,7 +63,10 @@ int restore_stream(struct restore_ctx *c, uint32_t stream, restore_page_sink sin
 		const struct page_extent *e = &s->extents[i];
 
 		for (uint32_t done = 0; done < e->n_pages;) {
-			size_t n = MIN((size_t)(e->n_pages - done), (size_t) RESTORE_CHUNK_PAGES);
+			/* Chunks end on frame boundaries: whole frames decompress in place. */
+			size_t room = RESTORE_CHUNK_PAGES -
+				      (size_t)((e->ordinal + done) % PACK_PAGES_PER_FRAME);
+			size_t n = MIN((size_t)(e->n_pages - done), room);
 			const uint8_t *data = NULL;
 			int r;
 
@@ -155,6 +158,9 @@ static int unregister_rseq(struct restore_ctx *c)
 static int place_trampoline(struct restore_ctx *c, const struct proc_map *maps, size_t n_maps)
 {
 	static const uint8_t code[] = { 0x0f, 0x05, 0xc3 }; /* syscall; ret */
+	/* ldtilecfg (%rdi); tilezero %tmm0; tilerelease; syscall; ret */
+	static const uint8_t amx[] = { 0xc4, 0xe2, 0x78, 0x49, 0x07, 0xc4, 0xe2, 0x7b, 0x49, 0xc0,
+				       0xc4, 0xe2, 0x78, 0x49, 0xc0, 0x0f, 0x05, 0xc3 };
 	struct inject_thread *th = &c->threads[0];
 	uint64_t addr;
 	int64_t res;
@@ -172,6 +178,8 @@ static int place_trampoline(struct restore_ctx *c, const struct proc_map *maps, 
 	c->tramp_data = addr + PAGE_SIZE;
 	c->tramp_data_size = RESTORE_TRAMP_SIZE - 2 * PAGE_SIZE;
 	r = inject_write(&c->inj, addr, code, sizeof(code));
+	if (r >= 0)
+		r = inject_write(&c->inj, addr + RESTORE_TRAMP_AMX, amx, sizeof(amx));
 	if (r < 0)
 		return log_error_errno(r, "Cannot write the trampoline: %m");
 	c->inj.syscall_ip = addr;

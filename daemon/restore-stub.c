@@ -235,16 +235,17 @@ static int take_over(struct restore_ctx *c, int ready_rd)
 int restore_fork_stub(struct restore_ctx *c)
 {
 	int go[2] = { -EBADF, -EBADF }, ready[2] = { -EBADF, -EBADF };
-	struct stub_plan plan;
+	struct stub_plan plan = {};
 	int r;
 
-	r = plan_fds(c, &plan);
-	if (r < 0)
-		return r;
 	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0) {
 		r = log_error_errno(-errno, "Cannot create pipes: %m");
 		goto out;
 	}
+	/* After the pipes: the staging range must lie above every fd we hold. */
+	r = plan_fds(c, &plan);
+	if (r < 0)
+		goto out;
 	r = clone_stub(c->snap->proc.pid);
 	if (r == 0)
 		stub_main(c, &plan, go[0], ready[1]);

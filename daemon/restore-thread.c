@@ -201,6 +201,32 @@ static int create_thread(struct restore_ctx *c, size_t i)
 	return 0;
 }
 
+/*
+ * The kernel takes tile data through ptrace only once the thread's FPU
+ * buffer has grown, which its first AMX instruction does: run one.
+ */
+static int amx_warm_up(struct restore_ctx *c, size_t i)
+{
+	const struct snapshot_thread *t = &c->snap->threads[i];
+	uint8_t cfg[64] = { 1 }; /* palette 1, tmm0: 16 rows of 64 bytes */
+	uint64_t cfg_addr;
+	int64_t res;
+	int r;
+
+	if (!(cpu_xstate_bv(t->xstate, t->xstate_size) & (1ULL << XFEATURE_XTILEDATA)))
+		return 0;
+	cfg[16] = 64;
+	cfg[48] = 16;
+	r = restore_put(c, 0, cfg, sizeof(cfg), &cfg_addr);
+	if (r >= 0)
+		r = inject_syscall_at(&c->inj, &c->threads[i], c->tramp + RESTORE_TRAMP_AMX,
+				      SYS_getpid, (const uint64_t[6]){ cfg_addr }, &res);
+	if (r < 0)
+		return log_error_errno(r, "Cannot prepare the AMX state of thread %d: %m",
+				       (int) t->tid);
+	return 0;
+}
+
 static int thread_setup(struct restore_ctx *c, size_t i)
 {
 	const struct snapshot_thread *t = &c->snap->threads[i];
@@ -232,6 +258,8 @@ static int thread_setup(struct restore_ctx *c, size_t i)
 		r = restore_put(c, 0, t->comm, sizeof(t->comm), &addr);
 	if (r >= 0)
 		r = call(c, i, "Naming the thread", SYS_prctl, PR_SET_NAME, addr, 0, 0, 0, NULL);
+	if (r >= 0)
+		r = amx_warm_up(c, i);
 	return r;
 }
 

@@ -68,10 +68,12 @@ static int open_packs(struct restore_ctx *c, const char *path)
 			return log_error_errno(r, "%s of the image %s is from a newer ckptd; "
 						  "upgrade ckptd to restore it",
 					       pack_path(c->pages->packs[i], name), path);
+		if (r == -EBADMSG)
+			return log_error_errno(r, "The image %s is damaged: %s", path,
+					       pack_reader_error(c->packs[i]));
 		if (r < 0)
-			return log_error_errno(r, "The image %s is damaged: %s cannot be read (%s)",
-					       path, pack_path(c->pages->packs[i], name),
-					       strerror(-r));
+			return log_error_errno(r, "Cannot read %s of the image %s: %m",
+					       pack_path(c->pages->packs[i], name), path);
 	}
 	return 0;
 }

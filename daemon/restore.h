@@ -19,6 +19,7 @@
 
 #define RESTORE_CHUNK_PAGES 256
 #define RESTORE_TRAMP_SIZE (512 * 1024) /* code page, data, and a stack for nothing */
+#define RESTORE_TRAMP_AMX 64		 /* offset of the AMX warm-up code */
 
 struct restore_ctx {
 	const struct restore_options *opts;

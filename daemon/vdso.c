@@ -32,7 +32,7 @@ static void trio_saved(const struct snapshot *s, struct trio *t, const struct sn
 	*vdso = NULL;
 	for (size_t i = 0; i < s->n_regions; i++) {
 		const struct snapshot_region *r = &s->regions[i];
-		int k;
+		int k = 0;
 
 		switch (r->kind) {
 		case REGION_KIND_VVAR:
