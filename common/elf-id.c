@@ -272,8 +272,11 @@ const char *file_identity_diff(const struct snapshot_identity *saved,
 
 	if (same_inode && saved->size == now->size && saved->mtime_ns == now->mtime_ns)
 		return NULL;
-	/* A library reinstalled from the same package: new inode, same bytes. */
-	if (saved->size == now->size && build_ids_match(saved, now))
+	/*
+	 * A library reinstalled from the same package: new inode, same bytes. The
+	 * same inode with a new mtime was written in place, build-id or not.
+	 */
+	if (!same_inode && saved->size == now->size && build_ids_match(saved, now))
 		return NULL;
 
 	if (!same_inode)

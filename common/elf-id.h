@@ -17,8 +17,8 @@ int file_identity_from_fd(int fd, bool with_build_id, struct snapshot_identity *
 /*
  * NULL when a file found at restore may stand for the saved one, else a short
  * reason for people ("its size changed", "it is a different file"). Same
- * device, inode, size and mtime match; so do equal size and equal non-empty
- * build-ids (a library reinstalled from the same package). With shared_write
+ * device, inode, size and mtime match; so does another inode with equal size
+ * and equal non-empty build-ids (a library reinstalled from the same package). With shared_write
  * only device and inode must match: the process itself changes the file.
  */
 const char *file_identity_diff(const struct snapshot_identity *saved,

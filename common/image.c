@@ -1084,7 +1084,11 @@ int image_open(int dfd, const char *path, struct image **ret, char **ret_error)
 	if (r == -ENOMEM)
 		return set_error(ret_error, r, "out of memory");
 	if (r < 0)
-		return set_error(ret_error, r, "%s", reason ?: "manifest.json is damaged");
+	if (r < 0 && reason && strstr(reason, "damaged"))
+		return set_error(ret_error, r, "%s", reason);
+	if (r < 0)
+		return set_error(ret_error, r, "%s (the image is damaged)",
+				 reason ?: IMAGE_MANIFEST " is malformed");
 
 	for (size_t i = 0; i < img->manifest->n_files; i++) {
 		r = verify_file(img->dfd, &img->manifest->files[i], ret_error);

@@ -244,11 +244,6 @@ static int dump_misc(struct dump_ctx *c)
 	if (parse_u32(pers, 16, &p->personality) < 0)
 		return log_error_errno(-EBADMSG, "Cannot parse /proc/%d/personality", (int) c->pid);
 
-	for (int i = 0; i < RLIM_NLIMITS; i++)
-		if (prlimit(c->pid, (__rlimit_resource_t) i, NULL, &p->rlimits[i]) < 0)
-			return log_error_errno(-errno, "Cannot read the limits of PID %d: %m",
-					       (int) c->pid);
-
 	if (read_proc_file(c->pid, "timers", 1 << 16, &timers, &n) >= 0 && n > 0)
 		return log_error_errno(-EOPNOTSUPP,
 				       "PID %d has POSIX timers (timer_create); ckptd cannot "
@@ -489,6 +484,12 @@ static int query_process(struct dump_ctx *c, struct inject_thread *th)
 	int r;
 
 	r = query_sigactions(c, th);
+	/* Asked from inside: prlimit() on another user's process needs CAP_SYS_RESOURCE. */
+	for (int i = 0; r >= 0 && i < RLIM_NLIMITS; i++) {
+		r = query(c, th, SYS_prlimit64, 0, (uint64_t) i, 0, th->data, &res);
+		if (r >= 0 && res == 0)
+			r = inject_read(&c->inj, th->data, &p->rlimits[i], sizeof(p->rlimits[i]));
+	}
 	for (int i = 0; r >= 0 && i < 3; i++) {
 		struct itimerval v;
 

@@ -297,6 +297,24 @@ int inject_syscall(struct inject_target *t, struct inject_thread *th, long nr,
 	return inject_syscall_at(t, th, t->syscall_ip, nr, args, ret_result);
 }
 
+/*
+ * Fault tests stretch the time a thread spends with injected registers, so
+ * that killing ckptd lands there: CKPTD_TEST_INJECT_DELAY_US.
+ */
+static void test_delay(void)
+{
+	static long delay_us = -1;
+
+	if (delay_us < 0) {
+		const char *e = getenv("CKPTD_TEST_INJECT_DELAY_US");
+		uint32_t v = 0;
+
+		delay_us = e && parse_u32(e, 10, &v) >= 0 ? (long) v : 0;
+	}
+	if (delay_us > 0)
+		(void) usleep((useconds_t) delay_us);
+}
+
 int inject_syscall_at(struct inject_target *t, struct inject_thread *th, uint64_t ip, long nr,
 		      const uint64_t args[6], int64_t *ret_result)
 {
@@ -317,9 +335,11 @@ int inject_syscall_at(struct inject_target *t, struct inject_thread *th, uint64_
 	if (r < 0)
 		return r;
 	th->changed = true;
+	test_delay();
 	r = run_to_syscall_stop(th, SYSCALL_INFO_ENTRY);
 	if (r < 0)
 		return r;
+	test_delay();
 	r = run_to_syscall_stop(th, SYSCALL_INFO_EXIT);
 	if (r < 0)
 		return r;

@@ -422,8 +422,9 @@ Test(elf_id, identity_diff)
 		{"grown", 0xfe00, 42, 8192, 1000, 1, 20, false, "its size changed"},
 		{"touched, no id", 0xfe00, 42, 4096, 2000, 0, 0, false, "it was modified"},
 		{"touched, other id", 0xfe00, 42, 4096, 2000, 7, 20, false, "it was modified"},
-		/* Same size, same id: the rule for reinstalled libraries. */
-		{"touched, same id", 0xfe00, 42, 4096, 2000, 1, 20, false, NULL},
+		/* Written in place: the bytes changed whatever the id says. */
+		{"touched, same id", 0xfe00, 42, 4096, 2000, 1, 20, false, "it was modified"},
+		/* New inode, same size, same id: the rule for reinstalled libraries. */
 		{"reinstalled", 0xfe00, 99, 4096, 5000, 1, 20, false, NULL},
 		{"reinstalled elsewhere", 0xfe01, 99, 4096, 5000, 1, 20, false, NULL},
 		{"reinstalled, other id", 0xfe00, 99, 4096, 5000, 2, 20, false, different},

@@ -1,0 +1,582 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+#
+# lib.sh: what every end-to-end scenario shares. A scenario script sources
+# this, calls e2e_init, and either describes a workload for run_scenario
+# (checkpoint at a random moment, restore, compare with an uninterrupted
+# run) or drives ckptd into an error and checks it failed cleanly.
+#
+# Environment: CKPTD (the binary), WORKLOADS (built workloads), TOOLS
+# (built helpers); E2E_CKPTD to test another ckptd binary than the build's;
+# WORKLOADS_SRC (script workloads, default: beside us);
+# CKPT_SEED to replay a run's random choices; CKPT_KEEP=1 to keep the
+# temporary directory; CKPTD_TEST_TMPDIR for where it goes.
+# Runs as root; exits 77 (meson: skipped) when it cannot.
+
+set -euo pipefail
+shopt -s nullglob
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+WORKLOADS_SRC=${WORKLOADS_SRC:-$E2E_DIR/../workloads}
+E2E_NAME=
+E2E_PIDS=()   # processes to kill at exit
+E2E_MOUNTS=() # mount points to unmount at exit
+E2E_SHOW=()   # files worth printing when a check fails
+E2E_NRUN=0
+E2E_SEED=
+T=
+
+log() {
+	printf '%s [%s] %s\n' "$(date +%T.%3N)" "$E2E_NAME" "$*" >&2
+}
+
+skip() {
+	log "SKIP: $*"
+	exit 77
+}
+
+# Prints the last lines of a file for a post-mortem.
+show_file() {
+	local f=$1 lines=${2:-40}
+	[ -e "$f" ] || return 0
+	if [ ! -s "$f" ]; then
+		printf -- '--- %s (empty)\n' "$f" >&2
+		return 0
+	fi
+	printf -- '--- %s (last %d lines)\n' "$f" "$lines" >&2
+	if grep -Iq . "$f" 2>/dev/null; then
+		tail -n "$lines" "$f" >&2
+	else
+		od -A d -t x1 "$f" | tail -n "$lines" >&2
+	fi
+}
+
+fail() {
+	local f
+	log "FAIL: $*"
+	for f in "${E2E_SHOW[@]}"; do
+		show_file "$f"
+	done
+	log "FAIL: $* (seed $E2E_SEED; replay with CKPT_SEED=$E2E_SEED)"
+	exit 1
+}
+
+e2e_cleanup() {
+	local rc=$? pid m
+	trap - EXIT
+	for pid in "${E2E_PIDS[@]}"; do
+		kill -9 "$pid" 2>/dev/null || true
+	done
+	for m in "${E2E_MOUNTS[@]}"; do
+		umount -l "$m" 2>/dev/null || true
+	done
+	if [ -n "$T" ] && [ -d "$T" ]; then
+		if [ "${CKPT_KEEP:-0}" = 1 ]; then
+			log "kept $T"
+		else
+			rm -rf "$T"
+		fi
+	fi
+	exit "$rc"
+}
+
+# e2e_mode ARG: the scenario's mode argument, checked.
+e2e_mode() {
+	case ${1:-} in
+	kill | leave) echo "$1" ;;
+	*)
+		echo "usage: $0 kill|leave" >&2
+		exit 2
+		;;
+	esac
+}
+
+# e2e_init NAME: a temporary directory $T, the random seed, cleanup at exit.
+e2e_init() {
+	E2E_NAME=$1
+	CKPTD=${E2E_CKPTD:-${CKPTD:-}}
+	: "${CKPTD:?CKPTD must name the ckptd binary}"
+	: "${WORKLOADS:?WORKLOADS must name the directory of built workloads}"
+	: "${TOOLS:?TOOLS must name the directory of built test tools}"
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	[ -x "$CKPTD" ] || fail "CKPTD=$CKPTD is not executable"
+	E2E_SEED=${CKPT_SEED:-$RANDOM}
+	RANDOM=$E2E_SEED
+	# Not named after the test: error lines hold paths, and "restore-damaged"
+	# would say "damaged" for the tool.
+	T=$(mktemp -d "${CKPTD_TEST_TMPDIR:-${TMPDIR:-/tmp}}/ckptd-e2e.XXXXXX")
+	trap e2e_cleanup EXIT
+	trap 'exit 143' TERM
+	trap 'exit 130' INT
+	trap 'exit 129' HUP
+	log "tmp $T, seed $E2E_SEED (replay with CKPT_SEED=$E2E_SEED)"
+}
+
+now_ms() {
+	local t
+	t=$(date +%s%N)
+	echo $((t / 1000000))
+}
+
+# rand_between LO HI: RAND becomes a random integer in [LO, HI]. Never call it
+# in $(...): bash reseeds RANDOM in subshells, and the seed would not replay.
+rand_between() {
+	local lo=$1 hi=$2
+	if [ "$hi" -gt "$lo" ]; then
+		RAND=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
+	else
+		RAND=$lo
+	fi
+}
+
+sleep_ms() {
+	sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
+}
+
+# ---------------------------------------------------------------- processes
+
+# The state letter of a process (R, S, D, T, t, Z...), or nothing if gone.
+proc_state() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	stat=${stat##*) }
+	echo "${stat%% *}"
+}
+
+# Alive: exists and is not a zombie.
+alive() {
+	local s
+	s=$(proc_state "$1")
+	[ -n "$s" ] && [ "$s" != Z ] && [ "$s" != X ]
+}
+
+tids_of() {
+	local t out=()
+	for t in /proc/"$1"/task/*; do
+		out+=("${t##*/}")
+	done
+	printf '%s\n' "${out[@]}" | sort -n | tr '\n' ' '
+}
+
+# Where each thread of a process is: for a process that hangs.
+show_threads() {
+	local pid=$1 t
+	for t in /proc/"$pid"/task/*; do
+		printf '  tid %s state %s comm %s wchan %s syscall %s\n' "${t##*/}" \
+			"$(proc_state "$pid/task/${t##*/}")" "$(cat "$t/comm" 2>/dev/null)" \
+			"$(cat "$t/wchan" 2>/dev/null)" "$(cut -d' ' -f1 "$t/syscall" 2>/dev/null)" >&2
+	done
+}
+
+# wait_gone PID TIMEOUT_S WHAT: until PID has exited (a zombie counts: the reaper reaps it).
+wait_gone() {
+	local pid=$1 timeout=$2 what=$3 deadline
+	deadline=$(($(now_ms) + timeout * 1000))
+	while alive "$pid"; do
+		if [ "$(now_ms)" -gt "$deadline" ]; then
+			log "$what (pid $pid) still runs after ${timeout}s:"
+			show_threads "$pid"
+			fail "$what (pid $pid) did not finish within ${timeout}s"
+		fi
+		sleep 0.05
+	done
+}
+
+# Every thread untraced and not stopped.
+check_running() {
+	local pid=$1 what=$2 t s tracer
+	for t in /proc/"$pid"/task/*; do
+		s=$(proc_state "$pid/task/${t##*/}")
+		tracer=$(awk '/^TracerPid:/ { print $2 }' "$t/status" 2>/dev/null || echo 0)
+		case $s in
+		T | t) fail "$what: thread ${t##*/} is stopped (state $s)" ;;
+		esac
+		[ "${tracer:-0}" = 0 ] || fail "$what: thread ${t##*/} is still traced by $tracer"
+	done
+}
+
+# start_bg DIR CMD...: starts CMD in its own session, cwd DIR, stdin $E2E_STDIN
+# (default /dev/null), stdout and stderr to DIR/stdout and DIR/stderr, no
+# other fds. Sets BG_PID; CMD runs with that pid.
+start_bg() {
+	local dir=$1
+	shift
+	# MALLOC_PERTURB_ (meson sets a random one) would change a workload's pace between tests.
+	(cd "$dir" && unset MALLOC_PERTURB_ && exec "$TOOLS/detach" "$@" <"${E2E_STDIN:-/dev/null}" >"$dir/stdout" 2>"$dir/stderr") &
+	BG_PID=$!
+	E2E_PIDS+=("$BG_PID")
+	E2E_SHOW+=("$dir/stderr")
+	log "started pid $BG_PID: $*"
+}
+
+# wait_ready PID FILE [TIMEOUT_S]: until the workload wrote its ready file.
+wait_ready() {
+	local pid=$1 file=$2 timeout=${3:-60} deadline
+	deadline=$(($(now_ms) + timeout * 1000))
+	while [ ! -e "$file" ]; do
+		alive "$pid" || fail "pid $pid exited before it was ready"
+		[ "$(now_ms)" -le "$deadline" ] || fail "pid $pid not ready after ${timeout}s"
+		sleep 0.01
+	done
+}
+
+# wait_exe PID PATH: until PID runs PATH (for programs that write no ready file).
+wait_exe() {
+	local pid=$1 exe deadline
+	exe=$(readlink -f "$2")
+	deadline=$(($(now_ms) + 30000))
+	while [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "$exe" ]; do
+		alive "$pid" || fail "pid $pid exited before it ran $exe"
+		[ "$(now_ms)" -le "$deadline" ] || fail "pid $pid did not exec $exe"
+		sleep 0.01
+	done
+}
+
+# Waits for a child of ours; CHILD_STATUS is its exit status (not in $(...): a
+# subshell cannot wait for our children).
+child_status() {
+	CHILD_STATUS=0
+	wait "$1" || CHILD_STATUS=$?
+}
+
+# ------------------------------------------------------------------ ckptd
+
+# run_ckptd ARGS...: runs ckptd, output to numbered files in $T, and returns its status.
+# CKPTD_OUT and CKPTD_ERR name the files.
+run_ckptd() {
+	local rc=0 t0
+	E2E_NRUN=$((E2E_NRUN + 1))
+	CKPTD_OUT=$T/ckptd-$E2E_NRUN-$1.out
+	CKPTD_ERR=$T/ckptd-$E2E_NRUN-$1.err
+	E2E_SHOW+=("$CKPTD_OUT" "$CKPTD_ERR")
+	log "ckptd $*"
+	t0=$(now_ms)
+	"$CKPTD" "$@" </dev/null >"$CKPTD_OUT" 2>"$CKPTD_ERR" || rc=$?
+	log "ckptd $1: exit $rc after $(($(now_ms) - t0)) ms"
+	return "$rc"
+}
+
+# The "ckptd: error: " line of the last run, or nothing.
+ckptd_error_line() {
+	grep -m1 '^ckptd: error: ' "$CKPTD_ERR" || true
+}
+
+# check_error KEYWORD RC WHAT: the last ckptd run (CKPTD_ERR) failed as it should:
+# non-zero exit and a "ckptd: error: " line naming KEYWORD (case-insensitive).
+# Sets ERROR_LINE.
+check_error() {
+	local keyword=$1 rc=$2 what=$3
+	[ "$rc" != 0 ] || fail "$what succeeded; expected an error about '$keyword'"
+	ERROR_LINE=$(ckptd_error_line)
+	[ -n "$ERROR_LINE" ] || fail "$what failed (exit $rc) without a 'ckptd: error: ' line"
+	# The keyword must be in what ckptd says, not in a path we gave it.
+	if ! grep -qiF -- "$keyword" <<<"${ERROR_LINE//"$T"/<tmp>}"; then
+		fail "$what: the error does not say '$keyword': $ERROR_LINE"
+	fi
+	log "ok: exit $rc, $ERROR_LINE"
+}
+
+# expect_error KEYWORD ARGS...: ckptd ARGS must fail naming KEYWORD.
+expect_error() {
+	local keyword=$1 rc=0
+	shift
+	run_ckptd "$@" || rc=$?
+	check_error "$keyword" "$rc" "ckptd $*"
+}
+
+# error_names WORD: the last error line also names WORD (a file, a path).
+error_names() {
+	grep -qiF -- "$1" <<<"$ERROR_LINE" || fail "the error does not name '$1': $ERROR_LINE"
+}
+
+# assert_no_image DIR [empty]: nothing left of a failed dump: DIR absent (or the
+# empty directory it was) and no ".NAME.tmp-*" beside it.
+assert_no_image() {
+	local dir=$1 was=${2:-absent} parent name left
+	parent=$(dirname "$dir")
+	name=$(basename "$dir")
+	if [ "$was" = empty ]; then
+		[ -d "$dir" ] || fail "$dir was an empty directory and is gone"
+		[ -z "$(find "$dir" -mindepth 1 -maxdepth 1)" ] ||
+			fail "$dir was empty and now holds: $(find "$dir" -mindepth 1 -maxdepth 1 | head -5)"
+	else
+		[ ! -e "$dir" ] || fail "a failed dump left $dir behind: $(find "$dir" -maxdepth 1 2>&1 | head -5)"
+	fi
+	left=$(find "$parent" -maxdepth 1 -name ".*.tmp-*" 2>/dev/null || true)
+	[ -z "$left" ] || fail "a failed dump left temporary files: $left"
+	[ ! -e "$parent/.$name.tmp" ] || fail "a failed dump left $parent/.$name.tmp"
+}
+
+# flip_byte FILE OFFSET [MASK]: XORs one byte with MASK (default 0xff: every bit).
+flip_byte() {
+	local f=$1 off=$2 mask=${3:-0xff} b
+	b=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
+	[ -n "$b" ] || fail "flip_byte: $f has no byte at $off"
+	# shellcheck disable=SC2059 # the format is the byte
+	printf "$(printf '\\%03o' $((b ^ mask)))" |
+		dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+}
+
+# A checksum of every file in an image directory, to prove restore did not change it.
+image_sum() {
+	(cd "$1" && find . -type f -print0 | sort -z | xargs -0r sha256sum)
+}
+
+show_inspect() {
+	local img=$1
+	[ -d "$img" ] || return 0
+	"$CKPTD" inspect "$img" --json >"$T/inspect.json" 2>&1 || true
+	E2E_SHOW+=("$T/inspect.json")
+}
+
+# ----------------------------------------------------- checkpoint and restore
+
+# record_state PID PREFIX: what must be the same after a restore.
+record_state() {
+	local pid=$1 p=$2 t
+	tids_of "$pid" >"$p.tids"
+	{
+		cat "/proc/$pid/cmdline" >"$p.cmdline" &&
+			readlink "/proc/$pid/exe" >"$p.exe"
+	} 2>/dev/null || fail "pid $pid is gone (it finished too early?)"
+	: >"$p.comms"
+	for t in /proc/"$pid"/task/*; do
+		echo "${t##*/} $(cat "$t/comm" 2>/dev/null)" >>"$p.comms"
+	done
+	sort -n -o "$p.comms" "$p.comms"
+}
+
+# compare_state PID PREFIX: after a restore.
+compare_state() {
+	local pid=$1 p=$2
+	record_state "$pid" "$p.after"
+	cmp -s "$p.tids" "$p.after.tids" ||
+		fail "restored threads are [$(cat "$p.after.tids")], were [$(cat "$p.tids")]"
+	cmp -s "$p.cmdline" "$p.after.cmdline" ||
+		fail "restored cmdline is '$(tr '\0' ' ' <"$p.after.cmdline")', was '$(tr '\0' ' ' <"$p.cmdline")'"
+	cmp -s "$p.exe" "$p.after.exe" ||
+		fail "restored exe is $(cat "$p.after.exe"), was $(cat "$p.exe")"
+	cmp -s "$p.comms" "$p.after.comms" ||
+		fail "restored thread names differ: $(diff "$p.comms" "$p.after.comms" | tr '\n' ' ')"
+}
+
+# ckpt_cycle PID MODE IMG [notchild]: dump PID to IMG (MODE kill: ckptd kills
+# it; leave: --leave-running, then we kill it), restore, and check it came
+# back whole. PID is a child of this shell (started with start_bg) unless
+# "notchild" says so; then its exit status cannot be checked. If CYCLE_READY
+# names the workload's ready file, it is removed before the restore: see
+# check_resumed.
+ckpt_cycle() {
+	local pid=$1 mode=$2 img=$3 child=${4:-child} rc lines
+	local args=()
+	[ "$mode" = leave ] && args=(--leave-running)
+	record_state "$pid" "$T/before"
+	alive "$pid" || fail "pid $pid finished before the dump; make the workload longer"
+	rc=0
+	run_ckptd dump "$pid" -D "$img" "${args[@]}" || rc=$?
+	[ "$rc" = 0 ] || fail "dump of pid $pid failed with exit $rc: $(ckptd_error_line)"
+	[ -d "$img" ] || fail "dump succeeded but $img is not a directory"
+	[ -e "$img/manifest.json" ] || fail "dump succeeded but $img has no manifest.json"
+	lines=$(wc -l <"$CKPTD_OUT")
+	[ "$lines" = 1 ] || log "warning: dump printed $lines lines on stdout, expected one summary line"
+	log "dump: $(head -c 300 "$CKPTD_OUT")"
+	show_inspect "$img"
+
+	case $mode in
+	kill)
+		wait_gone "$pid" 10 "the dumped process (ckptd should have killed it)"
+		if [ "$child" = child ]; then
+			child_status "$pid"
+			[ "$CHILD_STATUS" = 137 ] ||
+				fail "the dumped process ended with status $CHILD_STATUS, not by SIGKILL (137)"
+		fi
+		;;
+	leave)
+		alive "$pid" || fail "pid $pid is gone after dump --leave-running"
+		check_running "$pid" "after dump --leave-running"
+		record_state "$pid" "$T/left"
+		cmp -s "$T/before.tids" "$T/left.tids" ||
+			fail "threads after dump --leave-running are [$(cat "$T/left.tids")], were [$(cat "$T/before.tids")]"
+		kill -9 "$pid"
+		wait_gone "$pid" 10 "the original after SIGKILL"
+		if [ "$child" = child ]; then
+			child_status "$pid"
+			[ "$CHILD_STATUS" = 137 ] ||
+				fail "the original ended with status $CHILD_STATUS before we killed it"
+		fi
+		;;
+	*) fail "ckpt_cycle: unknown mode $mode" ;;
+	esac
+
+	if [ -n "${CYCLE_READY:-}" ]; then
+		rm -f "$CYCLE_READY"
+	fi
+	rc=0
+	run_ckptd restore -D "$img" || rc=$?
+	[ "$rc" = 0 ] || fail "restore failed with exit $rc: $(ckptd_error_line)"
+	alive "$pid" || fail "no process with pid $pid after restore"
+	E2E_PIDS+=("$pid")
+	compare_state "$pid" "$T/before"
+	check_running "$pid" "the restored process"
+	log "restored pid $pid with threads [$(cat "$T/before.tids")]"
+}
+
+# check_resumed: the restored process went on from where it was, and did not
+# start over (it would have written its ready file again).
+check_resumed() {
+	[ ! -e "$CYCLE_READY" ] ||
+		fail "the restored process wrote its ready file again: it started over instead of resuming"
+}
+
+# first_difference A B: says where two files part, for people.
+first_difference() {
+	local a=$1 b=$2 off
+	cmp "$a" "$b" >&2 || true
+	if grep -Iq . "$a" 2>/dev/null && grep -Iq . "$b" 2>/dev/null; then
+		diff -u "$a" "$b" | head -n 30 >&2 || true
+	else
+		off=$(cmp "$a" "$b" 2>/dev/null | sed -n 's/.* byte \([0-9]*\),.*/\1/p' || true)
+		if [ -n "$off" ]; then
+			off=$(((off - 1) / 16 * 16))
+			printf -- '--- expected at %d:\n' "$off" >&2
+			od -A d -t x1 -j "$off" -N 64 "$a" >&2 || true
+			printf -- '--- got:\n' >&2
+			od -A d -t x1 -j "$off" -N 64 "$b" >&2 || true
+		fi
+		printf 'sizes: expected %s, got %s\n' "$(stat -c %s "$a")" "$(stat -c %s "$b")" >&2
+	fi
+}
+
+# compare_outputs REFDIR RUNDIR FILE...: byte for byte.
+compare_outputs() {
+	local ref=$1 run=$2 f
+	shift 2
+	for f in "$@"; do
+		[ -e "$run/$f" ] || fail "the restored run wrote no $f"
+		if ! cmp -s "$ref/$f" "$run/$f"; then
+			first_difference "$ref/$f" "$run/$f"
+			fail "$f differs from the uninterrupted run's"
+		fi
+	done
+}
+
+# last_line_pass FILE: the workload's own verdict.
+last_line_pass() {
+	local last
+	last=$(tail -n 1 "$1" 2>/dev/null || true)
+	[ "$last" = PASS ] || fail "$(basename "$1") says: ${last:-nothing}"
+}
+
+# -------------------------------------------------------------- scenarios
+
+# run_scenario MODE: a workload checkpointed at a random moment.
+#
+# The scenario script defines:
+#   launch DIR       start the workload (start_bg) with its files in DIR
+#   OUTPUTS=(...)    files in DIR that must match the uninterrupted run's
+# and may define:
+#   ready DIR PID    wait until it is worth a snapshot (default: DIR/ready appears)
+#   verify DIR       more checks on a finished run
+run_scenario() {
+	local mode=$1 pid t_ready t_end dur delay max
+	declare -F launch >/dev/null || fail "the scenario defines no launch function"
+	declare -F ready >/dev/null || ready() { wait_ready "$2" "$1/ready"; }
+	declare -F verify >/dev/null || verify() { :; }
+
+	mkdir -p "$T/ref" "$T/run"
+	log "uninterrupted run"
+	launch "$T/ref"
+	pid=$BG_PID
+	ready "$T/ref" "$pid"
+	t_ready=$(now_ms)
+	child_status "$pid"
+	t_end=$(now_ms)
+	[ "$CHILD_STATUS" = 0 ] || fail "the uninterrupted run failed with status $CHILD_STATUS"
+	verify "$T/ref"
+	dur=$((t_end - t_ready))
+	log "uninterrupted run: ${dur} ms after ready"
+
+	log "checkpointed run ($mode)"
+	launch "$T/run"
+	pid=$BG_PID
+	ready "$T/run" "$pid"
+	max=$((dur * 6 / 10))
+	[ "$max" -ge 200 ] || max=200
+	rand_between 200 "$max"
+	delay=$RAND
+	log "snapshot ${delay} ms after ready (of ${dur} ms)"
+	sleep_ms "$delay"
+	CYCLE_READY=
+	[ -e "$T/run/ready" ] && CYCLE_READY=$T/run/ready
+	ckpt_cycle "$pid" "$mode" "$T/img"
+	wait_gone "$pid" $((30 + 4 * dur / 1000)) "the restored process"
+	[ -z "$CYCLE_READY" ] || check_resumed
+	compare_outputs "$T/ref" "$T/run" "${OUTPUTS[@]}"
+	verify "$T/run"
+	log "PASS: $mode, snapshot at ${delay} ms"
+}
+
+# ------------------------------------------------------------------ holder
+
+# holder_start DIR [OPTIONS...]: a holder in DIR; sets HOLDER_PID, HOLDER_TIDS.
+# HOLDER_BIN runs another copy of the holder binary.
+holder_start() {
+	local dir=$1
+	shift
+	mkdir -p "$dir"
+	start_bg "$dir" "${HOLDER_BIN:-$WORKLOADS/holder}" "$dir/out" "$dir/ready" "$dir" "$@"
+	HOLDER_PID=$BG_PID
+	wait_ready "$HOLDER_PID" "$dir/ready"
+	HOLDER_TIDS=$(cut -d' ' -f2- "$dir/ready")
+	E2E_SHOW+=("$dir/out")
+}
+
+# holder_finish PID DIR: SIGUSR1 makes it check itself; it must say PASS.
+holder_finish() {
+	local pid=$1 dir=$2
+	alive "$pid" || fail "holder $pid is gone before its check"
+	kill -USR1 "$pid"
+	wait_gone "$pid" 30 "holder after SIGUSR1"
+	last_line_pass "$dir/out"
+	grep -qx "tids $HOLDER_TIDS" "$dir/out" || fail "holder reports other TIDs than it started with"
+}
+
+# holder_image IMG DIR [OPTIONS...]: a holder dumped (and killed) into IMG.
+holder_image() {
+	local img=$1 dir=$2 rc=0
+	shift 2
+	holder_start "$dir" "$@"
+	record_state "$HOLDER_PID" "$T/holder"
+	run_ckptd dump "$HOLDER_PID" -D "$img" || rc=$?
+	[ "$rc" = 0 ] || fail "dump of the holder failed with exit $rc: $(ckptd_error_line)"
+	wait_gone "$HOLDER_PID" 10 "the dumped holder"
+	child_status "$HOLDER_PID"
+	[ "$CHILD_STATUS" = 137 ] ||
+		fail "the dumped holder ended with status $CHILD_STATUS, not by SIGKILL (137)"
+}
+
+# pids_free PID...: after a failed restore nothing may hold the saved ids.
+pids_free() {
+	local p deadline
+	deadline=$(($(now_ms) + 3000))
+	for p in "$@"; do
+		while [ -e "/proc/$p" ]; do
+			[ "$(now_ms)" -le "$deadline" ] ||
+				fail "pid $p is in use after a failed restore: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+			sleep 0.02
+		done
+	done
+}
+
+# A shared library holder does not load itself, to map from a copy.
+pick_library() {
+	local l
+	for l in /usr/lib/x86_64-linux-gnu/libz.so.1 /lib/x86_64-linux-gnu/libz.so.1 \
+		/usr/lib/x86_64-linux-gnu/libm.so.6 /lib/x86_64-linux-gnu/libm.so.6; do
+		if [ -e "$l" ]; then
+			readlink -f "$l"
+			return
+		fi
+	done
+	fail "no shared library found to copy"
+}
