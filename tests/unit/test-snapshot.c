@@ -1,2 +1,174 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * snapshot_validate(): the checks between a decoded image and the code that
+ * acts on it, one table row per rule.
+ */
 #include <criterion/criterion.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "snapshot.h"
+
+static struct snapshot *minimal(void)
+{
+	struct snapshot *s = snapshot_new();
+	struct snapshot_thread *t = snapshot_add_thread(s);
+	struct snapshot_region *r = snapshot_add_region(s);
+	struct snapshot_file *f = snapshot_add_file(s);
+	struct snapshot_open_file *o = snapshot_add_open_file(s);
+	struct snapshot_fd *fd = snapshot_add_fd(s);
+
+	s->proc.pid = 100;
+	s->cpu.xstate_size = 1024;
+	t->tid = 100;
+	t->xstate_size = 1024;
+	*r = (struct snapshot_region){ 0x400000, 0x402000, PROT_READ, 0, REGION_KIND_FILE, 0, 0,
+				       SNAPSHOT_NONE, NULL };
+	f->kind = FILE_KIND_REGULAR;
+	f->path = strdup("/bin/true");
+	*o = (struct snapshot_open_file){ 0, 0, 0 };
+	*fd = (struct snapshot_fd){ 0, 0, false };
+	return s;
+}
+
+static void none(struct snapshot *s)
+{
+	(void) s;
+}
+static void no_pid(struct snapshot *s)
+{
+	s->proc.pid = 0;
+}
+static void tiny_xstate(struct snapshot *s)
+{
+	s->cpu.xstate_size = 100;
+}
+static void no_threads(struct snapshot *s)
+{
+	s->n_threads = 0;
+}
+static void leader_not_first(struct snapshot *s)
+{
+	s->threads[0].tid = 101;
+}
+static void xstate_mismatch(struct snapshot *s)
+{
+	s->threads[0].xstate_size = 512;
+}
+static void empty_region(struct snapshot *s)
+{
+	s->regions[0].end = s->regions[0].start;
+}
+static void kernel_address(struct snapshot *s)
+{
+	s->regions[0].end = 0xffff800000000000ULL;
+}
+static void unknown_prot(struct snapshot *s)
+{
+	s->regions[0].prot |= 0x10;
+}
+static void unknown_kind(struct snapshot *s)
+{
+	s->regions[0].kind = _REGION_KIND_MAX;
+}
+static void missing_file(struct snapshot *s)
+{
+	s->regions[0].file = 3;
+}
+static void anon_with_file(struct snapshot *s)
+{
+	s->regions[0].kind = REGION_KIND_ANON;
+}
+static void unaligned_pgoff(struct snapshot *s)
+{
+	s->regions[0].pgoff = 100;
+}
+static void relative_path(struct snapshot *s)
+{
+	free(s->files[0].path);
+	s->files[0].path = strdup("bin/true");
+}
+static void huge_build_id(struct snapshot *s)
+{
+	s->files[0].id.build_id_size = 33;
+}
+static void bad_exe(struct snapshot *s)
+{
+	s->proc.exe_file = 9;
+}
+static void negative_fd(struct snapshot *s)
+{
+	s->fds[0].fd = -1;
+}
+static void duplicate_fd(struct snapshot *s)
+{
+	struct snapshot_fd *fd = snapshot_add_fd(s);
+
+	*fd = s->fds[0];
+}
+
+Test(snapshot, validate_table)
+{
+	static const struct {
+		const char *what;
+		void (*change)(struct snapshot *);
+		bool valid;
+	} cases[] = {
+		{ "minimal", none, true },
+		{ "no pid", no_pid, false },
+		{ "xstate too small", tiny_xstate, false },
+		{ "no threads", no_threads, false },
+		{ "leader not first", leader_not_first, false },
+		{ "thread xstate size", xstate_mismatch, false },
+		{ "empty region", empty_region, false },
+		{ "kernel address", kernel_address, false },
+		{ "unknown prot", unknown_prot, false },
+		{ "unknown kind", unknown_kind, false },
+		{ "missing file", missing_file, false },
+		{ "anonymous with file", anon_with_file, false },
+		{ "unaligned offset", unaligned_pgoff, false },
+		{ "relative path", relative_path, false },
+		{ "build-id too long", huge_build_id, false },
+		{ "bad exe", bad_exe, false },
+		{ "negative fd", negative_fd, false },
+		{ "duplicate fd", duplicate_fd, false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct snapshot *s = minimal();
+		const char *reason = NULL;
+		int r;
+
+		cases[i].change(s);
+		r = snapshot_validate(s, &reason);
+		if (cases[i].valid)
+			cr_expect_eq(r, 0, "%s: %s", cases[i].what, reason);
+		else {
+			cr_expect_eq(r, -EBADMSG, "%s accepted", cases[i].what);
+			cr_expect_not_null(reason, "%s", cases[i].what);
+		}
+		snapshot_free(s);
+	}
+}
+
+Test(snapshot, appenders_stop_at_their_limit)
+{
+	struct snapshot *s = snapshot_new();
+
+	for (size_t i = 0; i < SNAPSHOT_MAX_THREADS; i++)
+		cr_assert_not_null(snapshot_add_thread(s));
+	cr_assert_null(snapshot_add_thread(s));
+	snapshot_free(s);
+	cr_assert_null(snapshot_free(NULL));
+}
+
+Test(snapshot, names)
+{
+	struct snapshot_region r = { .prot = PROT_READ | PROT_EXEC, .flags = REGION_FLAG_SHARED };
+	char buf[5];
+
+	cr_assert_str_eq(region_prot_to_string(&r, buf), "r-xs");
+	cr_assert_str_eq(region_kind_to_string(REGION_KIND_VVAR_VCLOCK), "vvar_vclock");
+	cr_assert_str_eq(file_kind_to_string(FILE_KIND_PIPE), "pipe");
+	cr_assert_str_eq(file_kind_to_string(_FILE_KIND_MAX), "?");
+}
