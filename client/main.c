@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "serve.h"
 #include "verbs.h"
 
 static const struct {
@@ -14,9 +15,23 @@ static const struct {
 	int (*run)(int argc, char **argv);
 	const char *usage;
 } verbs[] = {
+	{ "watch", verb_watch,
+	  "watch PID [--every 10m] [--keep 6]  snapshot a process on a timer" },
+	{ "unwatch", verb_unwatch,
+	  "unwatch NAME                        stop, and remove its versions" },
+	{ "snapshot", verb_snapshot,
+	  "snapshot NAME                       take one more version now" },
+	{ "list", verb_list,
+	  "list                                watched processes and versions" },
+	{ "versions", verb_versions,
+	  "versions NAME                       a job's versions" },
+	{ "restore", verb_restore_daemon,
+	  "restore NAME[@VERSION] | -D DIR     bring a process back (a job's, or DIR's)" },
+	{ "status", verb_status,
+	  "status                              what the daemon is doing" },
 	{ "dump", verb_dump, "dump PID -D DIR [--leave-running]   snapshot a process into DIR" },
-	{ "restore", verb_restore, "restore -D DIR                      bring a process back" },
 	{ "inspect", verb_inspect, "inspect DIR [--json]                show what a snapshot holds" },
+	{ "serve", serve_main, "serve [--state-dir DIR] [--socket PATH]   run the daemon" },
 };
 
 static void usage(FILE *f)
@@ -24,7 +39,9 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: ckptd [-v] VERB [ARGS...]\n\nVerbs:\n");
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
 		fprintf(f, "  ckptd %s\n", verbs[i].usage);
-	fprintf(f, "\nckptd VERB --help shows a verb's options.\n");
+	fprintf(f, "\nckptd VERB --help shows a verb's options. The verbs that ask the daemon\n"
+		   "take --json and --socket PATH (default: $CKPTD_SOCKET, else %s).\n",
+		CKPTD_DEFAULT_SOCKET);
 }
 
 int main(int argc, char **argv)

@@ -120,7 +120,7 @@ int verb_restore(int argc, char **argv)
 	const char *dir = NULL;
 	char took[FORMAT_DURATION_MAX];
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
-	pid_t pid;
+	struct restore_result res;
 	int c;
 
 	optind = 1;
@@ -144,9 +144,9 @@ int verb_restore(int argc, char **argv)
 		log_error("usage: ckptd restore -D DIR");
 		return EXIT_USAGE;
 	}
-	if (restore_process(AT_FDCWD, dir, &o, &pid) < 0)
+	if (restore_process(AT_FDCWD, dir, &o, &res) < 0)
 		return 1;
-	printf("pid %d running again, restored from %s in %s\n", (int) pid, dir,
+	printf("pid %d running again, restored from %s in %s\n", (int) res.pid, dir,
 	       format_duration(took, sizeof(took), now_ns(CLOCK_MONOTONIC) - t0));
 	return 0;
 }

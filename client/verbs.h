@@ -10,3 +10,13 @@
 int verb_dump(int argc, char **argv);
 int verb_restore(int argc, char **argv);
 int verb_inspect(int argc, char **argv);
+
+/* verbs-daemon.c: the verbs that ask the daemon */
+int verb_watch(int argc, char **argv);
+int verb_unwatch(int argc, char **argv);
+int verb_snapshot(int argc, char **argv);
+int verb_list(int argc, char **argv);
+int verb_versions(int argc, char **argv);
+/* NAME[@VERSION] from the daemon; with -D DIR, verb_restore() without one. */
+int verb_restore_daemon(int argc, char **argv);
+int verb_status(int argc, char **argv);

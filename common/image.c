@@ -1083,7 +1083,6 @@ int image_open(int dfd, const char *path, struct image **ret, char **ret_error)
 				 format, IMAGE_FORMAT);
 	if (r == -ENOMEM)
 		return set_error(ret_error, r, "out of memory");
-	if (r < 0)
 	if (r < 0 && reason && strstr(reason, "damaged"))
 		return set_error(ret_error, r, "%s", reason);
 	if (r < 0)

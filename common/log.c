@@ -10,12 +10,18 @@
 #include "log.h"
 
 static enum log_style log_style = LOG_STYLE_HUMAN;
+static char last_error[1024];
 static int log_max_level = LOG_INFO;
 
 void log_setup(enum log_style style, int max_level)
 {
 	log_style = style;
 	log_max_level = max_level;
+}
+
+const char *log_last_error(void)
+{
+	return last_error;
 }
 
 int log_get_max_level(void)
@@ -64,7 +70,13 @@ int log_internal(int level, int error, const char *prefix, const char *file _unu
 		n = sizeof(buf) - 1;
 
 	va_start(ap, fmt);
-	n += (size_t) vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+	{
+		size_t start = n;
+
+		n += (size_t) vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
+		if (level <= LOG_ERR)
+			snprintf(last_error, sizeof(last_error), "%s", buf + start);
+	}
 	va_end(ap);
 	if (n >= sizeof(buf) - 1)
 		n = sizeof(buf) - 2;

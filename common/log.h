@@ -17,6 +17,8 @@ enum log_style {
 
 void log_setup(enum log_style style, int max_level);
 int log_get_max_level(void);
+/* The text of the last error logged by this process ("" if none): what a worker reports. */
+const char *log_last_error(void);
 void log_set_max_level(int level);
 
 /* Writes one line; errno is set from error (if non-zero) so "%m" works. Returns -abs(error). */

@@ -2,8 +2,9 @@
 /*
  * The page store (see pack.h): the hash index used for deduplication, the pack
  * writer that compresses and writes frames on a background thread, and the
- * reader that verifies every byte it hands out. A pack is never changed after
- * its rename into place, and never visible under its final name half-written.
+ * reader that verifies every byte it hands out, and retention's hole punching.
+ * A pack is never visible under its final name half-written, and after its
+ * rename into place it only loses frames that no version uses.
  */
 
 /*
@@ -43,7 +44,10 @@
  *
  * Ordinals of a pack are 0..n_pages-1 with no gaps; frame i holds ordinals
  * [first_ordinal, first_ordinal + n_pages). The bytes between a frame's end and
- * the next 4096 boundary are unspecified (usually a hole).
+ * the next 4096 boundary are unspecified (usually a hole). Retention may punch
+ * a whole frame out (header, payload and padding), leaving zeros that the
+ * reader refuses as a frame whose header does not match the table; header,
+ * trailer and footer are never punched.
  */
 #include <assert.h>
 #include <endian.h>
@@ -1259,6 +1263,101 @@ int pack_reader_index(struct pack_reader *r, struct page_hash_index *idx)
 		if (q < 0)
 			return q;
 	}
+	return 0;
+}
+
+int pack_reader_index_used(struct pack_reader *r, struct page_hash_index *idx, const uint64_t *used,
+			   uint64_t n_used)
+{
+	if (r->broken)
+		return -EBADMSG;
+	for (uint64_t o = 0; o < MIN(r->n_pages, n_used); o++) {
+		int q;
+
+		if (!pack_bitmap_test(used, n_used, o))
+			continue;
+		q = page_hash_index_add(idx, &r->hashes[o],
+					(struct page_ref){.pack_id = r->pack_id, .ordinal = o});
+		if (q < 0)
+			return q;
+	}
+	return 0;
+}
+
+static bool frame_is_used(const struct frame_entry *f, const uint64_t *used, uint64_t n_used)
+{
+	for (uint64_t o = f->first_ordinal; o < f->first_ordinal + f->n_pages; o++)
+		if (pack_bitmap_test(used, n_used, o))
+			return true;
+	return false;
+}
+
+static int punch(int fd, uint64_t start, uint64_t end)
+{
+	if (end <= start)
+		return 0;
+	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t) start,
+		      (off_t) (end - start)) < 0)
+		return -errno;
+	return 0;
+}
+
+int pack_punch_unused(int store_dfd, uint64_t pack_id, const uint64_t *used, uint64_t n_used,
+		      uint64_t *ret_freed_bytes)
+{
+	_cleanup_(pack_reader_freep) struct pack_reader *r = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	uint64_t start = 0, end = 0;
+	char path[PACK_PATH_MAX];
+	struct stat before, after, st;
+	int q;
+
+	/* The reader checks the trailer: holes are only ever placed by a verified frame table. */
+	q = pack_reader_open(store_dfd, pack_id, &r);
+	if (q < 0)
+		return q;
+	fd = openat(store_dfd, pack_path(pack_id, path),
+		    O_RDWR | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &before) < 0 || fstat(r->fd, &st) < 0)
+		return -errno;
+	/* Replaced between the two opens: what was verified is not what we would punch. */
+	if (before.st_dev != st.st_dev || before.st_ino != st.st_ino)
+		return -ESTALE;
+
+	/* Runs of unused frames become one hole each. */
+	for (size_t i = 0; i < r->n_frames; i++) {
+		const struct frame_entry *f = &r->frames[i];
+		uint64_t next = i + 1 < r->n_frames ? r->frames[i + 1].offset : r->trailer_offset;
+		uint64_t frame_end = MIN(ALIGN_TO(f->offset + FRAME_HEADER_SIZE + f->stored_len,
+						  (uint64_t) FRAME_ALIGN),
+					 next);
+
+		if (frame_is_used(f, used, n_used))
+			continue;
+		if (f->offset != end) {
+			q = punch(fd, start, end);
+			if (q < 0)
+				return q;
+			start = f->offset;
+		}
+		end = frame_end;
+	}
+	q = punch(fd, start, end);
+	if (q < 0)
+		return q;
+
+	/*
+	 * No fsync: a hole lost in a crash costs only space, and the next
+	 * retention punches it again.
+	 */
+	if (fstat(fd, &after) < 0)
+		return -errno;
+	if (ret_freed_bytes)
+		*ret_freed_bytes = after.st_blocks < before.st_blocks
+					   ? (uint64_t) (before.st_blocks - after.st_blocks) * 512
+					   : 0;
 	return 0;
 }
 

@@ -2,9 +2,10 @@
 /*
  * The page store: page contents, compressed with zstd and addressed by their
  * XXH3-128 hash, in pack files that the versions of a job share. A pack is
- * written once (by one snapshot) and never changed afterwards; a version
- * refers to a page by (pack id, ordinal), where the ordinal counts the pages
- * stored in that pack. The format is in docs/architecture.md ("Page store").
+ * written once (by one snapshot) and afterwards only ever loses whole frames
+ * that retention punches out (pack_punch_unused()); a version refers to a
+ * page by (pack id, ordinal), where the ordinal counts the pages stored in
+ * that pack. The format is in docs/architecture.md ("Page store").
  */
 #pragma once
 
@@ -73,7 +74,39 @@ uint64_t pack_reader_n_pages(const struct pack_reader *r);
 uint64_t pack_reader_file_size(const struct pack_reader *r);
 /* Adds every page of the pack to idx. */
 int pack_reader_index(struct pack_reader *r, struct page_hash_index *idx);
+
+/*
+ * Sets of ordinals: ordinal o is in the set when bit (o % 64) of used[o / 64]
+ * is set; ordinals at or beyond n_used are not in it (used may be NULL when
+ * n_used is 0).
+ */
+#define PACK_BITMAP_WORDS(n) (((n) + 63) / 64)
+static inline bool pack_bitmap_test(const uint64_t *used, uint64_t n_used, uint64_t o)
+{
+	return o < n_used && (used[o / 64] >> (o % 64) & 1);
+}
+
+/*
+ * Adds only the pages whose ordinals are in used. For deduplication after
+ * retention, which punches out frames: a page no version uses may be gone.
+ */
+int pack_reader_index_used(struct pack_reader *r, struct page_hash_index *idx, const uint64_t *used,
+			   uint64_t n_used);
+
 /* After -EBADMSG: what was wrong and where ("frame at offset 1052672: checksum mismatch"). */
 const char *pack_reader_error(const struct pack_reader *r);
 struct pack_reader *pack_reader_free(struct pack_reader *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct pack_reader *, pack_reader_free);
+
+/*
+ * Frees the page data nobody uses: punches a hole over every frame none of
+ * whose ordinals is in used (the frame's header and payload up to the next
+ * 4096 boundary). The header and trailer stay, so the pack still opens and
+ * the other frames still read. Refuses (-EBADMSG, -EPROTO) a pack whose
+ * trailer does not verify; -EOPNOTSUPP where the filesystem cannot punch.
+ * *ret_freed_bytes is what the file's allocation shrank by. An index of
+ * hashes built before (pack_reader_index(), a writer's known) may point into
+ * what is punched: build it again afterwards, with pack_reader_index_used().
+ */
+int pack_punch_unused(int store_dfd, uint64_t pack_id, const uint64_t *used, uint64_t n_used,
+		      uint64_t *ret_freed_bytes);

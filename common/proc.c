@@ -484,6 +484,7 @@ int proc_stat_parse(const char *buf, size_t len, struct proc_stat *ret)
 	    span_to_u64(field[26], 10, &st.startcode) < 0 ||
 	    span_to_u64(field[27], 10, &st.endcode) < 0 ||
 	    span_to_u64(field[28], 10, &st.startstack) < 0 ||
+	    span_to_i32(field[38], &st.exit_signal) < 0 ||
 	    span_to_u64(field[45], 10, &st.start_data) < 0 ||
 	    span_to_u64(field[46], 10, &st.end_data) < 0 ||
 	    span_to_u64(field[47], 10, &st.start_brk) < 0 ||

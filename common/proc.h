@@ -52,6 +52,7 @@ struct proc_stat {
 	int32_t tty_nr;
 	uint32_t flags; /* PF_*: PF_KTHREAD is 0x00200000 */
 	int32_t num_threads;
+	int32_t exit_signal; /* what the parent gets when it ends; 0 for ckptd's copies */
 	uint64_t starttime;
 	uint64_t startcode, endcode, startstack;
 	uint64_t start_data, end_data, start_brk;

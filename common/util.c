@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "util.h"
@@ -102,6 +103,90 @@ int opendir_at(int dfd, const char *path, int flags, DIR **ret)
 	if (fd < 0)
 		return -errno;
 	return fdopendir_consume(fd, ret);
+}
+
+int fd_set_cloexec_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	return 0;
+}
+
+ssize_t send_with_fds(int sock, const void *buf, size_t len, const int *fds, size_t n_fds)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * PASS_FDS_MAX)];
+	} control = {};
+	struct iovec iov = { (void *) buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (n_fds > PASS_FDS_MAX)
+		return -E2BIG;
+	if (n_fds) {
+		struct cmsghdr *c;
+
+		mh.msg_control = control.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+	}
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+ssize_t recv_with_fds(int sock, void *buf, size_t size, int *fds, size_t max, size_t *ret_n_fds)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * PASS_FDS_MAX)];
+	} control;
+	struct iovec iov = { buf, size };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf) };
+	size_t got = 0;
+	bool extra = false;
+	ssize_t n;
+
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (got < max)
+				fds[got++] = fd;
+			else {
+				(void) close(fd);
+				extra = true;
+			}
+		}
+	}
+	*ret_n_fds = got;
+	if (extra || mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) {
+		for (size_t i = 0; i < got; i++)
+			(void) close(fds[i]);
+		*ret_n_fds = 0;
+		return -EPROTO;
+	}
+	return n;
 }
 
 int write_all(int fd, const void *buf, size_t len)
@@ -445,7 +530,8 @@ bool name_is_valid(const char *s)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char) s[i];
 
-		if (c == '/' || c <= ' ' || c >= 0x7f)
+		/* '@' separates a job from a version: "sim@7". */
+		if (c == '/' || c == '@' || c <= ' ' || c >= 0x7f)
 			return false;
 	}
 	return true;

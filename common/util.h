@@ -20,6 +20,14 @@ int fdopendir_consume(int fd, DIR **ret);
 /* opendir() relative to dfd, flags added to O_RDONLY | O_DIRECTORY | O_CLOEXEC. */
 int opendir_at(int dfd, const char *path, int flags, DIR **ret);
 
+int fd_set_cloexec_nonblock(int fd);
+
+/* One message with up to 8 fds attached (SCM_RIGHTS). */
+#define PASS_FDS_MAX 8
+ssize_t send_with_fds(int sock, const void *buf, size_t len, const int *fds, size_t n_fds);
+/* Received fds are O_CLOEXEC; more than max are closed and -EPROTO returned. */
+ssize_t recv_with_fds(int sock, void *buf, size_t size, int *fds, size_t max, size_t *ret_n_fds);
+
 int write_all(int fd, const void *buf, size_t len);
 int pwrite_all(int fd, const void *buf, size_t len, off_t offset);
 /* Reads exactly len bytes at offset; a short file gives -EBADMSG. */
@@ -54,7 +62,7 @@ uint64_t now_ns(clockid_t clock);
 
 bool string_has_prefix(const char *s, const char *prefix);
 bool string_has_suffix(const char *s, const char *suffix);
-/* A plain file name: not empty, not "." or "..", no '/', printable, at most 64 bytes. */
+/* A plain file name: not empty, not starting with '.', no '/' or '@', printable, ≤ 64 bytes. */
 bool name_is_valid(const char *s);
 
 char *strdup_printf(const char *fmt, ...) _printf_(1, 2);

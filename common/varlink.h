@@ -18,17 +18,22 @@
 /* The text of io.ckptd.varlink, for org.varlink.service.GetInterfaceDescription. */
 extern const char varlink_ckptd_interface[];
 
-/* Bytes from a peer, cut into messages at NUL bytes. */
+/*
+ * Bytes from a peer, cut into messages at NUL bytes. It holds at most what
+ * was fed and not yet taken with next(), and never more than 4 * max: take
+ * every complete message after each feed, or stop reading while busy.
+ */
 struct varlink_reader {
 	char *buf;
 	size_t len, allocated;
 	size_t start; /* where the next unreturned message begins */
+	size_t tail;  /* where the incomplete message after the last NUL begins */
 	size_t max;   /* longest message accepted */
 };
 
 void varlink_reader_init(struct varlink_reader *r, size_t max);
 void varlink_reader_done(struct varlink_reader *r);
-/* -E2BIG when a message grows past max before its NUL. */
+/* -E2BIG when a message grows past max before its NUL, or 4 * max are held. */
 int varlink_reader_feed(struct varlink_reader *r, const void *p, size_t n);
 /*
  * 1 and the next complete message (NUL-terminated, the NUL not counted),
@@ -84,6 +89,9 @@ struct varlink_reply {
  * Sends one call and hands each reply to on_reply until one without
  * "continues" (or an error) arrives. on_reply returning < 0 stops. -EPROTO
  * for a malformed reply, -ECONNRESET if the daemon hung up.
+ * params is borrowed (NULL for {}); a reply is valid during on_reply only.
+ * 0 after a final reply, -EREMOTE after an error reply (which on_reply saw),
+ * -E2BIG for a reply over VARLINK_REPLY_MAX.
  */
 int varlink_client_call(int fd, const char *method, json_object *params, bool more,
 			int (*on_reply)(const struct varlink_reply *r, void *userdata),

@@ -45,11 +45,13 @@ static int read_pages(struct dump_ctx *c, uint64_t addr, size_t n, uint8_t *buf)
 {
 	struct iovec local = { buf, n * PAGE_SIZE };
 	struct iovec remote = { (void *) (uintptr_t) addr, n * PAGE_SIZE };
-	ssize_t got = process_vm_readv(c->pid, &local, 1, &remote, 1, 0);
+	ssize_t got = process_vm_readv(c->mem_pid, &local, 1, &remote, 1, 0);
+	int r;
 
 	if (got == (ssize_t)(n * PAGE_SIZE))
 		return 0;
-	return inject_read(&c->inj, addr, buf, n * PAGE_SIZE);
+	r = pread_exact(c->mem_fd, buf, n * PAGE_SIZE, (off_t) addr);
+	return r == -EBADMSG || r == -EIO ? -EFAULT : r;
 }
 
 static int store_run(struct dump_ctx *c, uint32_t stream, uint64_t first_page, const uint8_t *buf,
@@ -112,6 +114,10 @@ int dump_pages(struct dump_ctx *c, uint32_t stream, uint64_t base, uint64_t star
 		if (r < 0)
 			return r;
 		addr += n * PAGE_SIZE;
+		c->pages_read += n;
+		if (c->opts->progress)
+			c->opts->progress("memory", c->pages_read,
+					  MAX(c->pages_estimate, c->pages_read), c->opts->userdata);
 	}
 	return 0;
 }
@@ -246,7 +252,7 @@ static int open_map_file(const struct dump_ctx *c, const struct proc_map *m)
 	return fd;
 }
 
-static int dump_region_pages(struct dump_ctx *c, struct snapshot_region *reg, int pagemap_fd)
+static int read_region(struct dump_ctx *c, struct snapshot_region *reg, int pagemap_fd)
 {
 	_cleanup_free_ struct page_range *ranges = NULL;
 	size_t n;
@@ -270,6 +276,14 @@ static int dump_region_pages(struct dump_ctx *c, struct snapshot_region *reg, in
 			return r;
 	}
 	return 0;
+}
+
+/* Pages a fork would not hand to the copy: read from the target while it is frozen. */
+static bool read_early(const struct snapshot_region *r)
+{
+	return r->kind == REGION_KIND_VDSO ||
+	       (!(r->flags & REGION_FLAG_SHARED) &&
+		r->flags & (REGION_FLAG_DONTFORK | REGION_FLAG_WIPEONFORK));
 }
 
 static int dump_region(struct dump_ctx *c, const struct proc_map *m, int pagemap_fd)
@@ -315,19 +329,60 @@ static int dump_region(struct dump_ctx *c, const struct proc_map *m, int pagemap
 	r = page_index_add_stream(c->pages, &reg->stream);
 	if (r < 0)
 		return log_oom();
-	return dump_region_pages(c, reg, pagemap_fd);
+	return read_early(reg) ? read_region(c, reg, pagemap_fd) : 0;
 }
 
-int dump_memory(struct dump_ctx *c)
+static int open_pagemap(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int) pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_error_errno(-errno, "Cannot open %s: %m", path);
+	return fd;
+}
+
+int dump_region_pages(struct dump_ctx *c)
+{
+	_cleanup_close_ int pagemap_fd = open_pagemap(c->mem_pid);
+
+	if (pagemap_fd < 0)
+		return pagemap_fd;
+	/* The stream of each region was added in address order, so pages stay in order. */
+	for (size_t i = 0; i < c->snap->n_regions; i++) {
+		struct snapshot_region *reg = &c->snap->regions[i];
+		int r;
+
+		if (reg->stream == SNAPSHOT_NONE || read_early(reg))
+			continue;
+		r = read_region(c, reg, pagemap_fd);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int dump_regions(struct dump_ctx *c)
 {
 	_cleanup_close_ int pagemap_fd = -EBADF;
 	char path[64];
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int) c->pid);
-	pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+	{
+		_cleanup_free_ char *statm = NULL;
+		unsigned long long size, resident;
+
+		/* Resident pages: what there is to read, near enough for a progress bar. */
+		snprintf(path, sizeof(path), "/proc/%d/statm", (int) c->pid);
+		if (read_full_file_at(AT_FDCWD, path, 256, &statm, NULL) >= 0 &&
+		    sscanf(statm, "%llu %llu", &size, &resident) == 2)
+			c->pages_estimate = resident;
+	}
+	pagemap_fd = open_pagemap(c->pid);
 	if (pagemap_fd < 0)
-		return log_error_errno(-errno, "Cannot open %s: %m", path);
+		return pagemap_fd;
 	for (size_t i = 0; i < c->n_maps; i++) {
 		r = dump_region(c, &c->maps[i], pagemap_fd);
 		if (r < 0)

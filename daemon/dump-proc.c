@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 
 #include "cpu.h"
 #include "dump.h"
@@ -225,6 +226,30 @@ static int dump_paths(struct dump_ctx *c)
 	return 0;
 }
 
+/*
+ * Copies an earlier snapshot left behind (its ckptd died before collecting
+ * them): zombies with exit signal 0. They are collected, not counted as
+ * children.
+ */
+static int sort_out_stale(struct dump_ctx *c, pid_t *children, size_t *n)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		struct proc_stat st;
+
+		if (proc_read_stat(children[i], &st) >= 0 && st.state == 'Z' && st.exit_signal == 0) {
+			if (GROW(c->stale, c->allocated_stale, c->n_stale + 1) < 0)
+				return log_oom();
+			c->stale[c->n_stale++] = children[i];
+			continue;
+		}
+		children[kept++] = children[i];
+	}
+	*n = kept;
+	return 0;
+}
+
 static int dump_misc(struct dump_ctx *c)
 {
 	struct snapshot_process *p = &c->snap->proc;
@@ -252,6 +277,9 @@ static int dump_misc(struct dump_ctx *c)
 	r = proc_read_children(c->pid, &children, &n);
 	if (r < 0)
 		return log_error_errno(r, "Cannot list the children of PID %d: %m", (int) c->pid);
+	r = sort_out_stale(c, children, &n);
+	if (r < 0)
+		return r;
 	if (n > 0)
 		return log_error_errno(-EOPNOTSUPP,
 				       "PID %d has %zu child process%s (first: %d); ckptd "
@@ -309,6 +337,12 @@ static bool stack_scratch(const struct dump_ctx *c, uint64_t rsp, uint64_t *lo, 
 	*lo = top - INJECT_AREA_SIZE;
 	*hi = top;
 	return true;
+}
+
+int dump_thread_scratch(struct dump_ctx *c, pid_t tid, const struct user_regs_struct *regs,
+			uint64_t *ret_lo, uint64_t *ret_hi)
+{
+	return stack_scratch(c, regs->rsp, ret_lo, ret_hi) ? 0 : -ENOSPC;
 }
 
 /*
@@ -621,14 +655,21 @@ int dump_injected_state(struct dump_ctx *c)
 		if (r < 0)
 			return log_error_errno(r, "Cannot prepare thread %d for queries: %m",
 					       (int) c->snap->threads[i].tid);
+		r = 0;
 		if (i == 0)
 			r = query_process(c, &c->threads[0]);
+		for (size_t k = 0; r >= 0 && i == 0 && k < c->n_stale; k++) {
+			int64_t res;
+
+			r = query(c, &c->threads[0], SYS_wait4, (uint64_t) c->stale[k], 0,
+				  __WALL | WNOHANG, 0, &res);
+		}
 		if (r >= 0)
 			r = query_thread(c, &c->threads[i], &c->snap->threads[i]);
 		if (r < 0)
 			return r;
 	}
-	dump_uninject(c);
+	/* The threads stay prepared: the dump may still fork the target (dump-fork.c). */
 	return 0;
 }
 

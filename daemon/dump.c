@@ -71,6 +71,8 @@ static int dump_setup(struct dump_ctx *c, int store_dfd)
 
 static void dump_ctx_done(struct dump_ctx *c)
 {
+	closep(&c->mem_fd);
+	free(c->stale);
 	free(c->threads);
 	free(c->pipe_ends);
 	free(c->buf);
@@ -83,7 +85,26 @@ static void dump_ctx_done(struct dump_ctx *c)
 	inject_close(&c->inj);
 }
 
-/* Everything while the target is frozen, up to and including its pages. */
+static int set_memory_source(struct dump_ctx *c, pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int) pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_error_errno(-errno, "Cannot open %s: %m", path);
+	closep(&c->mem_fd);
+	c->mem_fd = fd;
+	c->mem_pid = pid;
+	return 0;
+}
+
+/*
+ * Everything while the target is frozen: its state, its files, the pages a
+ * fork would not copy, and (when it is to run on) a copy-on-write copy to
+ * read the rest from. Without a copy the rest is read before it runs again.
+ */
 static int capture(struct dump_ctx *c)
 {
 	int r;
@@ -105,9 +126,16 @@ static int capture(struct dump_ctx *c)
 	if (r >= 0)
 		r = dump_injected_state(c);
 	if (r >= 0)
-		r = dump_memory(c);
+		r = set_memory_source(c, c->pid);
 	if (r >= 0)
 		r = dump_fds(c);
+	if (r >= 0)
+		r = dump_regions(c);
+	if (r >= 0 && c->opts->leave_running && !c->opts->no_fork)
+		(void) dump_fork_child(c); /* on failure: read from the frozen target */
+	if (r >= 0 && !c->child)
+		r = dump_region_pages(c);
+	dump_uninject(c);
 	return r;
 }
 
@@ -232,7 +260,7 @@ int dump_process(pid_t pid, int parent_dfd, const char *name, const struct dump_
 		 struct image_stats *ret_stats)
 {
 	_cleanup_(image_writer_freep) struct image_writer *w = NULL;
-	struct dump_ctx c = { .pid = pid, .opts = opts, .inj.mem_fd = -EBADF };
+	struct dump_ctx c = { .pid = pid, .opts = opts, .inj.mem_fd = -EBADF, .mem_fd = -EBADF };
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC), t_frozen = 0, t_thawed = 0;
 	struct image_stats stats = {};
 	int r;
@@ -259,14 +287,23 @@ int dump_process(pid_t pid, int parent_dfd, const char *name, const struct dump_
 	r = capture(&c);
 	if (r < 0)
 		goto out;
+	if (opts->leave_running) {
+		c.seized = seize_release(c.seized);
+		t_thawed = now_ns(CLOCK_MONOTONIC);
+	}
+	if (c.child) {
+		r = set_memory_source(&c, c.child);
+		if (r >= 0)
+			r = dump_region_pages(&c);
+		dump_kill_child(&c);
+		(void) dump_reap_children(&c, &c.child, 1);
+		if (r < 0)
+			goto out;
+	}
 	r = finish_pack(&c, &stats);
 	if (r < 0) {
 		r = image_error(r, name);
 		goto out;
-	}
-	if (opts->leave_running) {
-		c.seized = seize_release(c.seized);
-		t_thawed = now_ns(CLOCK_MONOTONIC);
 	}
 	stats.freeze_ns = (t_thawed ? t_thawed : now_ns(CLOCK_MONOTONIC)) - t_frozen;
 	stats.wall_ns = now_ns(CLOCK_MONOTONIC) - t0;
@@ -280,6 +317,11 @@ int dump_process(pid_t pid, int parent_dfd, const char *name, const struct dump_
 	stats.wall_ns = now_ns(CLOCK_MONOTONIC) - t0;
 	*ret_stats = stats;
 out:
+	if (c.child) {
+		dump_kill_child(&c);
+		if (!c.seized)
+			(void) dump_reap_children(&c, &c.child, 1);
+	}
 	if (c.seized) {
 		dump_uninject(&c);
 		c.seized = seize_release(c.seized);

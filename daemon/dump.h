@@ -35,8 +35,14 @@ struct dump_ctx {
 	struct page_hash_index *known;
 	uint8_t *buf; /* DUMP_CHUNK_PAGES pages */
 	uint64_t pages_total;
+	uint64_t pages_read, pages_estimate; /* for progress: read so far, of about this many */
 	struct dump_pipe_end *pipe_ends;
 	size_t n_pipe_ends, allocated_pipe_ends;
+	pid_t mem_pid;	  /* whose memory pages are read from: the target or its copy */
+	int mem_fd;	  /* /proc/<mem_pid>/mem */
+	pid_t child;	  /* the copy-on-write copy, or 0 */
+	pid_t *stale;	  /* copies a crashed ckptd left as zombies, to collect */
+	size_t n_stale, allocated_stale;
 };
 
 /* dump-proc.c: registers and everything per thread and per process that is not memory. */
@@ -48,14 +54,26 @@ int dump_injected_state(struct dump_ctx *c);
 /* Puts every thread's own registers and mask back; safe to call twice. */
 void dump_uninject(struct dump_ctx *c);
 
+/* The scratch range of a thread's stack for injection; -ENOSPC when there is none. */
+int dump_thread_scratch(struct dump_ctx *c, pid_t tid, const struct user_regs_struct *regs,
+			uint64_t *ret_lo, uint64_t *ret_hi);
+
 /* dump-mem.c */
 int dump_read_maps(struct dump_ctx *c);
-int dump_memory(struct dump_ctx *c);
+/* Regions and file objects, and the pages a fork would not copy (DONTFORK, WIPEONFORK). */
+int dump_regions(struct dump_ctx *c);
+/* The other private pages, from c->mem_pid. */
+int dump_region_pages(struct dump_ctx *c);
 /* Stores pages [start, end) of the target into stream; zero pages only if keep_zero. */
 int dump_pages(struct dump_ctx *c, uint32_t stream, uint64_t base, uint64_t start, uint64_t end,
 	       bool keep_zero);
 /* Stores the contents of an open file (through fd, in the daemon) as a new stream. */
 int dump_file_contents(struct dump_ctx *c, int fd, uint32_t *ret_stream);
+
+/* dump-fork.c */
+int dump_fork_child(struct dump_ctx *c);
+void dump_kill_child(struct dump_ctx *c);
+int dump_reap_children(struct dump_ctx *c, const pid_t *children, size_t n);
 
 /* dump-files.c */
 int dump_fds(struct dump_ctx *c);

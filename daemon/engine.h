@@ -11,13 +11,20 @@
 
 #include "image.h"
 
+/* Where a long operation is: phase ("memory", "loading"...), and done of total units. */
+typedef void (*engine_progress_fn)(const char *phase, uint64_t done, uint64_t total,
+				   void *userdata);
+
 struct dump_options {
 	bool leave_running;	/* detach after the snapshot instead of killing the target */
+	bool no_fork;		/* read memory while frozen instead of from a forked copy */
 	int zstd_level;		/* 0: the default */
 	int freeze_timeout_ms;	/* how long a thread may take to stop; 0: the default */
 	int store_dfd;		/* a job's page store, or -1: the image carries its own */
 	uint64_t pack_id;	/* the new pack's id in that store */
 	struct page_hash_index *known; /* pages the store already holds, or NULL */
+	engine_progress_fn progress;   /* may be NULL */
+	void *userdata;
 };
 
 int dump_process(pid_t pid, int parent_dfd, const char *name, const struct dump_options *opts,
@@ -25,8 +32,29 @@ int dump_process(pid_t pid, int parent_dfd, const char *name, const struct dump_
 
 struct restore_options {
 	bool force_vdso_patch; /* treat the vDSO as changed (tests the path a kernel update takes) */
+	/*
+	 * Stdio that was a pipe or terminal gets stdio[0..2] when use_stdio,
+	 * else the caller's own.
+	 */
+	bool use_stdio;
+	int stdio[3];
+	/*
+	 * Restore on behalf of an unprivileged owner: files are opened with the
+	 * owner's rights, and an image whose credentials are not exactly the
+	 * owner's is refused.
+	 */
+	bool as_owner;
+	uid_t owner_uid;
+	gid_t owner_gid;
+	engine_progress_fn progress; /* may be NULL */
+	void *userdata;
 };
 
-/* Restores the image at dfd/path; *ret_pid is the running process. */
+struct restore_result {
+	pid_t pid;
+	bool stdio_redirected; /* some stdio went to opts->stdio */
+};
+
+/* Restores the image at dfd/path; the process runs when this returns. */
 int restore_process(int dfd, const char *path, const struct restore_options *opts,
-		    pid_t *ret_pid);
+		    struct restore_result *ret);

@@ -286,7 +286,7 @@ static int create_file(struct restore_ctx *c, uint32_t i)
 
 /* Another open file description of the same inode, with the saved flags and offset. */
 static int open_description(struct restore_ctx *c, const struct snapshot_open_file *o,
-			    int stdio_fd)
+			    int saved_fd)
 {
 	const struct snapshot_file *f = &c->snap->files[o->file];
 	int flags = (int)(o->flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC |
@@ -295,7 +295,13 @@ static int open_description(struct restore_ctx *c, const struct snapshot_open_fi
 	int fd;
 
 	if (f->kind == FILE_KIND_EXTERNAL) {
-		/* The caller's own stdio stands in for a pipe or terminal that is gone. */
+		/* A pipe or terminal that is gone: the caller's own stdio, or what it chose. */
+		int stdio_fd = MIN(MAX(saved_fd, 0), 2);
+
+		if (c->opts->use_stdio) {
+			stdio_fd = c->opts->stdio[stdio_fd];
+			c->stdio_redirected = true;
+		}
 		fd = fcntl(stdio_fd, F_DUPFD_CLOEXEC, 3);
 		if (fd < 0)
 			fd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -322,7 +328,7 @@ static int open_description(struct restore_ctx *c, const struct snapshot_open_fi
 	return fd;
 }
 
-/* The lowest saved fd using each description: an EXTERNAL one takes our fd of that number. */
+/* The lowest saved fd using each description: an EXTERNAL one takes stdio of that number. */
 static int description_stdio(const struct restore_ctx *c, size_t of)
 {
 	for (size_t i = 0; i < c->snap->n_fds; i++)

@@ -274,6 +274,9 @@ static int write_stub_pages(struct restore_ctx *c, uint64_t first_page, size_t n
 	}
 	local = (struct iovec){ (void *) data, n * PAGE_SIZE };
 	remote = (struct iovec){ (void *) (uintptr_t) addr, n * PAGE_SIZE };
+	c->pages_written += n;
+	if (c->opts->progress)
+		c->opts->progress("loading", c->pages_written, c->pages_to_write, c->opts->userdata);
 	done = process_vm_writev(c->pid, &local, 1, &remote, 1, 0);
 	if (done == (ssize_t)(n * PAGE_SIZE))
 		return 0;
@@ -361,6 +364,9 @@ int restore_memory(struct restore_ctx *c)
 	r = restore_vdso(c);
 	if (r < 0)
 		return r;
+	for (size_t i = 0; i < c->snap->n_regions; i++)
+		if (region_needs_fill(c, &c->snap->regions[i]))
+			c->pages_to_write += c->pages->streams[c->snap->regions[i].stream].n_pages;
 	for (size_t i = 0; i < c->snap->n_regions; i++) {
 		r = restore_region(c, &c->snap->regions[i]);
 		if (r < 0)

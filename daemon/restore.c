@@ -7,8 +7,12 @@
  */
 #define LOG_PREFIX "restore: "
 
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/fsuid.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "cpu.h"
@@ -110,6 +114,96 @@ static int check_cpu(struct restore_ctx *c)
 	return 0;
 }
 
+#define OWNER_GROUPS_MAX 1024
+
+/* The owner's supplementary groups, as login would give them. */
+static int owner_groups(uid_t uid, gid_t gid, gid_t *groups, int *n)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	if (!pw) {
+		groups[0] = gid;
+		*n = 1;
+		return 0;
+	}
+	return getgrouplist(pw->pw_name, gid, groups, n) < 0 ? -E2BIG : 0;
+}
+
+/*
+ * An owner gets back exactly the credentials it had: an image claiming any
+ * other (or any capability) is refused, whoever wrote it.
+ */
+static int check_owner_creds(const struct restore_ctx *c, const gid_t *groups, int n_groups)
+{
+	const struct restore_options *o = c->opts;
+	const struct snapshot_process *p = &c->snap->proc;
+
+	for (int i = 0; i < 4; i++)
+		if (p->uid[i] != o->owner_uid || p->gid[i] != o->owner_gid)
+			return log_error_errno(-EPERM, "The image's process ran as uid %u gid %u, not "
+						       "as its owner (uid %u gid %u); only root may "
+						       "restore it",
+					       (unsigned) p->uid[i], (unsigned) p->gid[i],
+					       (unsigned) o->owner_uid, (unsigned) o->owner_gid);
+	if (p->cap_permitted | p->cap_effective | p->cap_ambient | p->cap_inheritable)
+		return log_error_errno(-EPERM, "The image's process held capabilities; only root "
+					       "may restore it");
+	for (size_t i = 0; i < p->n_groups; i++) {
+		bool found = false;
+
+		for (int k = 0; k < n_groups && !found; k++)
+			found = groups[k] == p->groups[i];
+		if (!found)
+			return log_error_errno(-EPERM, "The image's process was in group %u, which "
+						       "its owner is not in; only root may restore it",
+					       (unsigned) p->groups[i]);
+	}
+	return 0;
+}
+
+/* Raw syscalls: glibc's setgroups would try to reach other threads (there are none). */
+static int become_owner(gid_t gid, uid_t uid, const gid_t *groups, int n)
+{
+	if (syscall(SYS_setgroups, n, groups) < 0)
+		return -errno;
+	(void) setfsgid(gid);
+	(void) setfsuid(uid);
+	return 0;
+}
+
+static void become_root(void)
+{
+	(void) setfsuid(0);
+	(void) setfsgid(0);
+	(void) syscall(SYS_setgroups, 0, NULL);
+}
+
+/* Opens and prepares every file; for an owner, with the owner's rights. */
+static int prepare_files(struct restore_ctx *c)
+{
+	gid_t groups[OWNER_GROUPS_MAX];
+	int n = OWNER_GROUPS_MAX, r;
+
+	if (!c->opts->as_owner) {
+		r = restore_check_files(c);
+		return r < 0 ? r : restore_prepare_files(c);
+	}
+	r = owner_groups(c->opts->owner_uid, c->opts->owner_gid, groups, &n);
+	if (r < 0)
+		return log_error_errno(r, "uid %u is in too many groups", (unsigned) c->opts->owner_uid);
+	r = check_owner_creds(c, groups, n);
+	if (r < 0)
+		return r;
+	r = become_owner(c->opts->owner_gid, c->opts->owner_uid, groups, n);
+	if (r < 0)
+		return log_error_errno(r, "Cannot take the owner's rights: %m");
+	r = restore_check_files(c);
+	if (r >= 0)
+		r = restore_prepare_files(c);
+	become_root();
+	return r;
+}
+
 static int begin_stub(struct restore_ctx *c)
 {
 	struct user_regs_struct regs;
@@ -165,7 +259,7 @@ static int run_stub(struct restore_ctx *c)
 }
 
 int restore_process(int dfd, const char *path, const struct restore_options *opts,
-		    pid_t *ret_pid)
+		    struct restore_result *ret)
 {
 	struct restore_ctx c = { .opts = opts, .sync_fd = { -EBADF, -EBADF },
 				 .inj.mem_fd = -EBADF };
@@ -187,9 +281,7 @@ int restore_process(int dfd, const char *path, const struct restore_options *opt
 	if (r >= 0)
 		r = restore_check_pids(&c);
 	if (r >= 0)
-		r = restore_check_files(&c);
-	if (r >= 0)
-		r = restore_prepare_files(&c);
+		r = prepare_files(&c);
 	if (r >= 0)
 		r = restore_fork_stub(&c);
 	if (r < 0)
@@ -199,7 +291,7 @@ int restore_process(int dfd, const char *path, const struct restore_options *opt
 		restore_kill_stub(&c);
 		goto out;
 	}
-	*ret_pid = c.pid;
+	*ret = (struct restore_result){ c.pid, c.stdio_redirected };
 out:
 	restore_ctx_done(&c);
 	return r;

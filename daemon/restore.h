@@ -34,12 +34,14 @@ struct restore_ctx {
 	int *file_fds; /* per snapshot file: what mappings map, -EBADF if none */
 	int *open_fds; /* per open file description */
 	int sync_fd[2];
+	bool stdio_redirected;
 
 	/* The stub (restore-stub.c) and its fds once it has rearranged them. */
 	pid_t pid;
 	int stub_fd_base; /* file_fds[i] is stub fd stub_fd_base + i */
 	struct inject_target inj;
 	struct inject_thread *threads; /* parallel to snap->threads */
+	uint64_t pages_written, pages_to_write; /* progress */
 	uint64_t tramp;		       /* the trampoline page in the stub */
 	uint64_t tramp_data;
 	size_t tramp_data_size;

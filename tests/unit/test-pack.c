@@ -875,3 +875,176 @@ Test(pack, enospc_in_trailer_reaches_the_caller, .init = tiny_setup, .fini = tin
 	cr_assert_eq(finish, 0);
 	cr_assert(pack_exists(1));
 }
+
+static void bitmap_set(uint64_t *b, uint64_t o)
+{
+	b[o / 64] |= 1ULL << (o % 64);
+}
+
+static uint64_t allocated_bytes(uint64_t id)
+{
+	char path[PACK_PATH_MAX];
+	struct stat st;
+
+	cr_assert_eq(fstatat(store_fd, pack_path(id, path), &st, 0), 0);
+	return (uint64_t) st.st_blocks * 512;
+}
+
+static off_t next_data(uint64_t id, off_t from)
+{
+	char path[PACK_PATH_MAX];
+	_cleanup_close_ int fd = openat(store_fd, pack_path(id, path), O_RDONLY | O_CLOEXEC);
+
+	cr_assert_geq(fd, 0);
+	return lseek(fd, from, SEEK_DATA);
+}
+
+Test(pack, punch_frees_unused_frames_and_the_rest_still_reads, .init = store_setup,
+     .fini = store_teardown)
+{
+	/* Frames: 0, 1 random; 2 compressible; 3 random; 4 random, 44 pages. */
+	const size_t n = 4 * PACK_PAGES_PER_FRAME + 44;
+	_cleanup_free_ uint8_t *pages = pages_alloc(n), *out = pages_alloc(n);
+	_cleanup_free_ uint8_t *before = NULL, *after = NULL;
+	uint64_t used[PACK_BITMAP_WORDS(300)] = {}, freed = 1, blocks;
+	size_t len, len2;
+	struct layout l;
+
+	fill_random(pages, 2 * PACK_PAGES_PER_FRAME, 1);
+	fill_compressible(pages + 2 * PACK_PAGES_PER_FRAME * PAGE_SIZE, PACK_PAGES_PER_FRAME, 2);
+	fill_random(pages + 3 * PACK_PAGES_PER_FRAME * PAGE_SIZE, PACK_PAGES_PER_FRAME + 44, 3);
+	cr_assert(write_pack(0xa3, NULL, pages, n, 64, NULL, NULL));
+	file_load(0xa3, &before, &len);
+	l = layout_of(before, len);
+	cr_assert_eq(l.n_frames, 5);
+	blocks = allocated_bytes(0xa3);
+
+	/* One page each in frames 1 and 3 is used; frames 0, 2 and 4 are not. */
+	bitmap_set(used, 100);
+	bitmap_set(used, 200);
+	cr_assert_eq(pack_punch_unused(store_fd, 0xa3, used, n, &freed), 0);
+	cr_assert_eq(freed, blocks - allocated_bytes(0xa3));
+	cr_assert_geq(freed, (64 + 44) * PAGE_SIZE, "freed %" PRIu64, freed);
+
+	/* Holes exactly where frames 0, 2 and 4 were; everything else is untouched. */
+	cr_assert_eq(next_data(0xa3, 0), 0);
+	cr_assert_eq(next_data(0xa3, (off_t) frame_offset(before, &l, 0)),
+		     (off_t) frame_offset(before, &l, 1));
+	cr_assert_eq(next_data(0xa3, (off_t) frame_offset(before, &l, 2)),
+		     (off_t) frame_offset(before, &l, 3));
+	cr_assert_eq(next_data(0xa3, (off_t) frame_offset(before, &l, 4)), (off_t) l.trailer);
+	file_load(0xa3, &after, &len2);
+	cr_assert_eq(len2, len, "the size is kept");
+	for (size_t i = 0; i < l.n_frames; i++) {
+		uint64_t from = frame_offset(before, &l, i),
+			 to = i + 1 < l.n_frames ? frame_offset(before, &l, i + 1) : l.trailer;
+		bool punched = i == 0 || i == 2 || i == 4;
+
+		for (uint64_t o = from; o < to; o++)
+			cr_assert_eq(after[o], punched ? 0 : before[o], "frame %zu byte %" PRIu64, i,
+				     o - from);
+	}
+	cr_assert_eq(memcmp(after, before, frame_offset(before, &l, 0)), 0);
+	cr_assert_eq(memcmp(after + l.trailer, before + l.trailer, len - l.trailer), 0);
+
+	/* The pack opens, kept frames read back, punched ones are refused. */
+	{
+		_cleanup_(pack_reader_freep) struct pack_reader *r = NULL;
+
+		cr_assert_eq(pack_reader_open(store_fd, 0xa3, &r), 0);
+		cr_assert_eq(pack_reader_read(r, 64, 64, out), 0);
+		cr_assert_eq(memcmp(out, pages + 64 * PAGE_SIZE, 64 * PAGE_SIZE), 0);
+		cr_assert_eq(pack_reader_read(r, 192, 64, out), 0);
+		cr_assert_eq(memcmp(out, pages + 192 * PAGE_SIZE, 64 * PAGE_SIZE), 0);
+		cr_assert_eq(pack_reader_read(r, 0, 1, out), -EBADMSG);
+		cr_assert_eq(pack_reader_read(r, 130, 1, out), -EBADMSG);
+		cr_assert_eq(pack_reader_read(r, 299, 1, out), -EBADMSG);
+	}
+
+	/* Again: nothing more to free. */
+	cr_assert_eq(pack_punch_unused(store_fd, 0xa3, used, n, &freed), 0);
+	cr_assert_eq(freed, 0);
+
+	/* Ordinals at or beyond n_used are unused, whatever the bits say: frame 3 goes too. */
+	cr_assert_eq(pack_punch_unused(store_fd, 0xa3, used, 128, &freed), 0);
+	cr_assert_geq(freed, 64 * PAGE_SIZE);
+	{
+		_cleanup_(pack_reader_freep) struct pack_reader *r = NULL;
+
+		cr_assert_eq(pack_reader_open(store_fd, 0xa3, &r), 0);
+		cr_assert_eq(pack_reader_read(r, 100, 1, out), 0);
+		cr_assert_eq(memcmp(out, pages + 100 * PAGE_SIZE, PAGE_SIZE), 0);
+		cr_assert_eq(pack_reader_read(r, 200, 1, out), -EBADMSG);
+	}
+
+	/* Nothing used: every frame goes, the pack still opens. */
+	cr_assert_eq(pack_punch_unused(store_fd, 0xa3, NULL, 0, NULL), 0);
+	cr_assert_eq(next_data(0xa3, (off_t) frame_offset(before, &l, 0)), (off_t) l.trailer);
+	{
+		_cleanup_(pack_reader_freep) struct pack_reader *r = NULL;
+
+		cr_assert_eq(pack_reader_open(store_fd, 0xa3, &r), 0);
+		cr_assert_eq(pack_reader_n_pages(r), n);
+	}
+}
+
+Test(pack, punch_refuses_a_pack_that_does_not_verify, .init = store_setup, .fini = store_teardown)
+{
+	_cleanup_free_ uint8_t *pages = pages_alloc(GOOD_PAGES), *f = NULL, *again = NULL;
+	uint64_t used[PACK_BITMAP_WORDS(GOOD_PAGES)] = {}, freed = 7, blocks;
+	size_t len, len2;
+
+	fill_random(pages, GOOD_PAGES, 4);
+	cr_assert(write_pack(0xa3, NULL, pages, GOOD_PAGES, GOOD_PAGES, NULL, NULL));
+	file_load(0xa3, &f, &len);
+	flip_frame_table(f, &len);
+	file_store(0xa3, f, len);
+	blocks = allocated_bytes(0xa3);
+
+	cr_assert_eq(pack_punch_unused(store_fd, 0xa3, used, GOOD_PAGES, &freed), -EBADMSG);
+	cr_assert_eq(freed, 7, "written only on success");
+	cr_assert_eq(allocated_bytes(0xa3), blocks);
+	file_load(0xa3, &again, &len2);
+	cr_assert_eq(len2, len);
+	cr_assert_eq(memcmp(again, f, len), 0);
+
+	cr_assert_eq(pack_punch_unused(store_fd, 0xdead, used, GOOD_PAGES, &freed), -ENOENT);
+}
+
+Test(pack, index_used_adds_only_used_pages, .init = store_setup, .fini = store_teardown)
+{
+	const size_t n = 150;
+	static const uint64_t in[] = {3, 64, 65, 66, 67, 68, 69, 70, 149};
+	_cleanup_free_ uint8_t *pages = pages_alloc(n);
+	_cleanup_(pack_reader_freep) struct pack_reader *r = NULL;
+	uint64_t used[PACK_BITMAP_WORDS(150)] = {};
+
+	fill_random(pages, n, 5);
+	cr_assert(write_pack(7, NULL, pages, n, n, NULL, NULL));
+	cr_assert_eq(pack_reader_open(store_fd, 7, &r), 0);
+	for (size_t i = 0; i < ELEMENTSOF(in); i++)
+		bitmap_set(used, in[i]);
+
+	for (int pass = 0; pass < 2; pass++) {
+		_cleanup_(page_hash_index_freep) struct page_hash_index *idx = NULL;
+		/* The second pass stops short of ordinal 149. */
+		uint64_t n_used = pass == 0 ? n : 149;
+
+		cr_assert_eq(page_hash_index_new(&idx), 0);
+		cr_assert_eq(pack_reader_index_used(r, idx, used, n_used), 0);
+		cr_assert_eq(page_hash_index_size(idx), ELEMENTSOF(in) - pass);
+		for (uint64_t o = 0, k = 0; o < n; o++) {
+			bool want = k < ELEMENTSOF(in) && in[k] == o && o < n_used;
+			struct page_hash h;
+			struct page_ref ref;
+
+			if (k < ELEMENTSOF(in) && in[k] == o)
+				k++;
+			page_hash_compute(pages + o * PAGE_SIZE, &h);
+			cr_assert_eq(page_hash_index_lookup(idx, &h, &ref), want, "ordinal %" PRIu64,
+				     o);
+			if (want)
+				cr_assert(ref.pack_id == 7 && ref.ordinal == o);
+		}
+	}
+}

@@ -298,6 +298,7 @@ Test(util, name_is_valid)
 		{ "..", false },
 		{ ".hidden", false },
 		{ "a/b", false },
+		{ "sim@7", false }, /* "@" separates job and version */
 		{ "/", false },
 		{ "a b", false },
 		{ "a\tb", false },

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A worker: one snapshot or one restore of one job, in its own process so
+ * that a slow or stuck target never holds up the daemon. It reports to the
+ * manager over a pipe, as NUL-terminated JSON: progress now and then, then
+ * one result or one error. A snapshot is committed as a new version, made
+ * latest, and old versions beyond the job's keep are removed.
+ */
+#define LOG_PREFIX "worker: "
+
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon.h"
+#include "engine.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#define PROGRESS_EVERY_NS 100000000ULL /* ten a second */
+
+struct report {
+	int fd;
+	uint64_t last_ns;
+};
+
+static void send_message(struct report *rep, json_object *o)
+{
+	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+
+	/* The NUL ends the message; a manager that is gone makes this fail, harmlessly. */
+	(void) write_all(rep->fd, text, strlen(text) + 1);
+	json_object_put(o);
+}
+
+static void progress(const char *phase, uint64_t done, uint64_t total, void *userdata)
+{
+	struct report *rep = userdata;
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	json_object *o, *p;
+
+	if (now - rep->last_ns < PROGRESS_EVERY_NS && done < total)
+		return;
+	rep->last_ns = now;
+	o = json_object_new_object();
+	p = json_object_new_object();
+	json_object_object_add(p, "phase", json_object_new_string(phase));
+	json_object_object_add(p, "done", json_object_new_int64((int64_t) done));
+	json_object_object_add(p, "total", json_object_new_int64((int64_t) total));
+	json_object_object_add(o, "progress", p);
+	send_message(rep, o);
+}
+
+static _noreturn_ void finish_error(struct report *rep, int r, const char *fallback)
+{
+	const char *msg = log_last_error();
+	json_object *o = json_object_new_object(), *e = json_object_new_object();
+
+	json_object_object_add(e, "errno", json_object_new_int(-r));
+	json_object_object_add(e, "message", json_object_new_string(*msg ? msg : fallback));
+	json_object_object_add(o, "error", e);
+	send_message(rep, o);
+	_exit(1);
+}
+
+static _noreturn_ void finish_result(struct report *rep, json_object *result)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "result", result);
+	send_message(rep, o);
+	_exit(0);
+}
+
+static int64_t get_int(json_object *req, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(req, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static const char *get_str(json_object *req, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(req, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+static _noreturn_ void snapshot(int job_dfd, json_object *req, struct report *rep)
+{
+	_cleanup_(page_hash_index_freep) struct page_hash_index *known = NULL;
+	_cleanup_close_ int versions_dfd = -EBADF;
+	char name[STORE_VERSION_NAME_MAX];
+	struct store_version info = {};
+	struct image_stats stats;
+	uint64_t number, freed = 0;
+	int r;
+
+	r = store_next_version(job_dfd, &number);
+	if (r >= 0)
+		r = page_hash_index_new(&known);
+	if (r >= 0)
+		r = store_load_known(job_dfd, known);
+	if (r < 0)
+		finish_error(rep, r, "cannot read the job's earlier versions");
+	versions_dfd = openat(job_dfd, "versions", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (versions_dfd < 0)
+		finish_error(rep, -errno, "cannot open the job's versions");
+
+	struct dump_options o = {
+		.leave_running = true,
+		.store_dfd = job_dfd,
+		.pack_id = number,
+		.known = known,
+		.progress = progress,
+		.userdata = rep,
+	};
+	r = dump_process((pid_t) get_int(req, "pid"), versions_dfd,
+			 store_version_name(number, name), &o, &stats);
+	if (r < 0)
+		finish_error(rep, r, "the snapshot failed");
+	progress("committing", 1, 1, rep);
+	r = store_set_latest(job_dfd, number);
+	if (r < 0)
+		finish_error(rep, r, "cannot make the new version the latest");
+	r = store_retain(job_dfd, (unsigned) get_int(req, "keep"), &freed);
+	if (r < 0)
+		log_warning_errno(r, "Cannot remove old versions: %m");
+	r = store_version_info(job_dfd, number, &info);
+	if (r < 0)
+		finish_error(rep, r, "cannot read the new version back");
+	log_info("%s: version %" PRIu64 " committed, %" PRIu64 " pages, frozen %" PRIu64 " ms",
+		 get_str(req, "job"), number, stats.pages, stats.freeze_ns / 1000000);
+	finish_result(rep, version_to_json(&info));
+}
+
+/* The newest version that verifies, unless one was asked for. */
+static int pick_version(int job_dfd, uint64_t asked, uint64_t *ret)
+{
+	_cleanup_free_ uint64_t *v = NULL;
+	size_t n;
+	int r;
+
+	if (asked) {
+		*ret = asked;
+		return 0;
+	}
+	r = store_list_versions(job_dfd, &v, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = n; i-- > 0;) {
+		struct store_version info = {};
+		bool ok = store_version_info(job_dfd, v[i], &info) >= 0 && info.ok;
+
+		if (!ok)
+			log_warning("Version %" PRIu64 " is damaged (%s); trying an older one", v[i],
+				    info.reason ? info.reason : "unreadable");
+		store_version_done(&info);
+		if (ok) {
+			*ret = v[i];
+			return 0;
+		}
+	}
+	return log_error_errno(-ENOENT, "The job has no good version to restore");
+}
+
+/* Stdio that was a terminal or pipe goes to the job's log; input reads as empty. */
+static int open_log(int job_dfd, uid_t owner, gid_t group, int stdio[3])
+{
+	stdio[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	stdio[1] = openat(job_dfd, "output.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (stdio[0] < 0 || stdio[1] < 0)
+		return -errno;
+	(void) fchown(stdio[1], owner, group);
+	stdio[2] = stdio[1];
+	return 0;
+}
+
+static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep)
+{
+	char path[64], name[STORE_VERSION_NAME_MAX];
+	uid_t owner = (uid_t) get_int(req, "owner");
+	gid_t group = (gid_t) get_int(req, "owner_gid");
+	struct restore_result res;
+	json_object *o;
+	uint64_t number = 0;
+	int stdio[3] = { -EBADF, -EBADF, -EBADF }, r;
+
+	r = pick_version(job_dfd, (uint64_t) get_int(req, "version"), &number);
+	if (r < 0)
+		finish_error(rep, r, "no version to restore");
+	r = open_log(job_dfd, owner, group, stdio);
+	if (r < 0)
+		finish_error(rep, r, "cannot open the job's output log");
+	struct restore_options opts = {
+		.use_stdio = true,
+		.stdio = { stdio[0], stdio[1], stdio[2] },
+		.as_owner = owner != 0,
+		.owner_uid = owner,
+		.owner_gid = group,
+		.progress = progress,
+		.userdata = rep,
+	};
+	snprintf(path, sizeof(path), "versions/%s", store_version_name(number, name));
+	r = restore_process(job_dfd, path, &opts, &res);
+	if (r < 0)
+		finish_error(rep, r, "the restore failed");
+	log_info("%s: version %" PRIu64 " restored as pid %d", get_str(req, "job"), number,
+		 (int) res.pid);
+	o = json_object_new_object();
+	json_object_object_add(o, "pid", json_object_new_int(res.pid));
+	json_object_object_add(o, "version", json_object_new_int64((int64_t) number));
+	json_object_object_add(o, "log_used", json_object_new_boolean(res.stdio_redirected));
+	finish_result(rep, o);
+}
+
+_noreturn_ void worker_main(int state_dfd, json_object *request, int out_fd)
+{
+	struct report rep = { .fd = out_fd };
+	const char *op = get_str(request, "op"), *job = get_str(request, "job");
+	int job_dfd, r;
+
+	if (!op || !job)
+		finish_error(&rep, -EINVAL, "malformed worker request");
+	r = store_open_job(state_dfd, job, /* create= */ true, &job_dfd);
+	if (r < 0)
+		finish_error(&rep, r, "cannot open the job's directory");
+	if (strcmp(op, "snapshot") == 0)
+		snapshot(job_dfd, request, &rep);
+	if (strcmp(op, "restore") == 0)
+		restore(job_dfd, request, &rep);
+	finish_error(&rep, -EINVAL, "unknown worker operation");
+}
