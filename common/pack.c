@@ -57,6 +57,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <xxhash.h>
@@ -868,6 +869,8 @@ struct pack_reader {
 	size_t cache_frame;
 	bool cache_valid;
 
+	uint8_t *map; /* the whole file, mapped on first use by pack_reader_map() */
+
 	char error[192];
 };
 
@@ -1242,6 +1245,62 @@ int pack_reader_read(struct pack_reader *r, uint64_t ordinal, size_t n, void *ds
 	return 0;
 }
 
+size_t pack_reader_frame_left(const struct pack_reader *r, uint64_t ordinal)
+{
+	const struct frame_entry *f;
+
+	if (r->broken || ordinal >= r->n_pages)
+		return 0;
+	f = &r->frames[reader_find_frame(r, ordinal)];
+	return (size_t)(f->first_ordinal + f->n_pages - ordinal);
+}
+
+int pack_reader_map(struct pack_reader *r, uint64_t ordinal, size_t n, const void **ret)
+{
+	const struct frame_entry *f;
+	const uint8_t *hdr, *pages;
+	uint64_t skip;
+
+	if (r->broken)
+		return -EBADMSG;
+	if (n == 0 || ordinal > r->n_pages || n > r->n_pages - ordinal)
+		return reader_fail(r, -EBADMSG,
+				   "pages %" PRIu64 "+%zu requested, the pack holds %" PRIu64,
+				   ordinal, n, r->n_pages);
+	f = &r->frames[reader_find_frame(r, ordinal)];
+	skip = ordinal - f->first_ordinal;
+	if (f->stored_len != (size_t) f->n_pages * PAGE_SIZE || skip + n > f->n_pages)
+		return -EAGAIN;
+	if (!r->map) {
+		void *m = mmap(NULL, r->file_size, PROT_READ, MAP_SHARED, r->fd, 0);
+
+		if (m == MAP_FAILED)
+			return -EAGAIN;
+		(void) madvise(m, r->file_size, MADV_SEQUENTIAL);
+		r->map = m;
+	}
+	hdr = r->map + f->offset;
+	if (memcmp(hdr, FRAME_MAGIC, 4) != 0 || get_le32(hdr + 4) != f->n_pages ||
+	    get_le32(hdr + 8) != f->stored_len || get_le32(hdr + 12) != FRAME_CODEC_RAW ||
+	    get_le64(hdr + 16) != f->first_ordinal)
+		return reader_fail(r, -EBADMSG,
+				   "frame at offset %" PRIu64 ": header does not match the table",
+				   f->offset);
+	pages = hdr + FRAME_HEADER_SIZE + skip * PAGE_SIZE;
+	for (size_t i = 0; i < n; i++) {
+		struct page_hash h;
+
+		page_hash_compute(pages + i * PAGE_SIZE, &h);
+		if (memcmp(&h, &r->hashes[ordinal + i], sizeof(h)) != 0)
+			return reader_fail(r, -EBADMSG,
+					   "page %" PRIu64 " (frame at offset %" PRIu64
+					   "): hash mismatch",
+					   ordinal + i, f->offset);
+	}
+	*ret = pages;
+	return 0;
+}
+
 uint64_t pack_reader_n_pages(const struct pack_reader *r)
 {
 	return r->n_pages;
@@ -1374,6 +1433,8 @@ struct pack_reader *pack_reader_free(struct pack_reader *r)
 		return NULL;
 	if (r->fd >= 0)
 		(void) close(r->fd);
+	if (r->map)
+		(void) munmap(r->map, r->file_size);
 	free(r->frames);
 	free(r->trailer);
 	ZSTD_freeDCtx(r->dctx);

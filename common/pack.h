@@ -70,6 +70,15 @@ struct pack_reader;
 int pack_reader_open(int store_dfd, uint64_t pack_id, struct pack_reader **ret);
 /* Copies pages [ordinal, ordinal + n) to dst, verifying frame checksums and page hashes. */
 int pack_reader_read(struct pack_reader *r, uint64_t ordinal, size_t n, void *dst);
+/*
+ * Pages [ordinal, ordinal + n) without a copy, when they lie in one frame
+ * stored raw: a pointer into a read-only mapping of the pack, valid until
+ * the reader is freed, after the same checks as pack_reader_read(). -EAGAIN
+ * when they do not (compressed, or across frames): read them instead.
+ */
+int pack_reader_map(struct pack_reader *r, uint64_t ordinal, size_t n, const void **ret);
+/* Pages left in the frame that holds ordinal (from ordinal on): how far one map can reach. */
+size_t pack_reader_frame_left(const struct pack_reader *r, uint64_t ordinal);
 uint64_t pack_reader_n_pages(const struct pack_reader *r);
 uint64_t pack_reader_file_size(const struct pack_reader *r);
 /* Adds every page of the pack to idx. */

@@ -48,6 +48,32 @@ int restore_put(struct restore_ctx *c, size_t offset, const void *buf, size_t le
 	return 0;
 }
 
+/*
+ * Up to *n pages from a pack: pages stored raw are handed over in place (one
+ * copy, by the kernel, into the process); the others are read and
+ * decompressed into our buffer, whole frames at a time.
+ */
+static int stream_pages(struct restore_ctx *c, struct pack_reader *r, uint64_t ordinal,
+			size_t *n, const uint8_t **ret)
+{
+	size_t in_frame = pack_reader_frame_left(r, ordinal);
+	const void *p;
+	int q;
+
+	if (in_frame && in_frame < *n)
+		*n = in_frame;
+	q = pack_reader_map(r, ordinal, *n, &p);
+	if (q != -EAGAIN) {
+		if (q >= 0)
+			*ret = p;
+		return q;
+	}
+	q = pack_reader_read(r, ordinal, *n, c->buf);
+	if (q >= 0)
+		*ret = c->buf;
+	return q;
+}
+
 int restore_stream(struct restore_ctx *c, uint32_t stream, restore_page_sink sink,
 		   void *userdata)
 {
@@ -63,21 +89,17 @@ int restore_stream(struct restore_ctx *c, uint32_t stream, restore_page_sink sin
 		const struct page_extent *e = &s->extents[i];
 
 		for (uint32_t done = 0; done < e->n_pages;) {
-			/* Chunks end on frame boundaries: whole frames decompress in place. */
-			size_t room = RESTORE_CHUNK_PAGES -
-				      (size_t)((e->ordinal + done) % PACK_PAGES_PER_FRAME);
-			size_t n = MIN((size_t)(e->n_pages - done), room);
+			size_t n = MIN((size_t)(e->n_pages - done), (size_t) RESTORE_CHUNK_PAGES);
 			const uint8_t *data = NULL;
 			int r;
 
 			if (e->pack != PAGE_INDEX_ZERO) {
-				r = pack_reader_read(c->packs[e->pack], e->ordinal + done, n, c->buf);
+				r = stream_pages(c, c->packs[e->pack], e->ordinal + done, &n, &data);
 				if (r < 0)
 					return log_error_errno(
 						r, "The image's page data is damaged: %s",
 						r == -EBADMSG ? pack_reader_error(c->packs[e->pack])
 							      : strerror(-r));
-				data = c->buf;
 			}
 			r = sink(c, e->first_page + done, n, data, userdata);
 			if (r < 0)
@@ -256,31 +278,21 @@ static int map_region(struct restore_ctx *c, const struct snapshot_region *r)
 	return 0;
 }
 
-static int write_stub_pages(struct restore_ctx *c, uint64_t first_page, size_t n,
-			    const uint8_t *data, void *userdata)
-{
-	const struct snapshot_region *reg = userdata;
-	uint64_t addr = reg->start + first_page * PAGE_SIZE;
-	struct iovec local, remote;
-	ssize_t done;
+static int advise_region(struct restore_ctx *c, const struct snapshot_region *r);
 
-	if (addr + n * PAGE_SIZE > reg->end)
-		return log_error_errno(-EBADMSG, "The image is damaged: pages lie outside their "
-						 "region 0x%" PRIx64 "-0x%" PRIx64,
-				       reg->start, reg->end);
-	if (!data) {
-		memset(c->buf, 0, n * PAGE_SIZE);
-		data = c->buf;
+/* Its own protections back (it was writable to be filled), and its madvise flags. */
+static int finish_region(struct restore_ctx *c, const struct snapshot_region *r)
+{
+	int64_t res;
+	int rr;
+
+	if (region_needs_fill(c, r) && r->prot != (r->prot | PROT_READ | PROT_WRITE)) {
+		rr = STUB_CALL(c, 0, SYS_mprotect, &res, r->start, r->end - r->start, r->prot, 0, 0,
+			       0);
+		if (rr < 0 || (rr = check_result("Setting protections", res)) < 0)
+			return rr;
 	}
-	local = (struct iovec){ (void *) data, n * PAGE_SIZE };
-	remote = (struct iovec){ (void *) (uintptr_t) addr, n * PAGE_SIZE };
-	c->pages_written += n;
-	if (c->opts->progress)
-		c->opts->progress("loading", c->pages_written, c->pages_to_write, c->opts->userdata);
-	done = process_vm_writev(c->pid, &local, 1, &remote, 1, 0);
-	if (done == (ssize_t)(n * PAGE_SIZE))
-		return 0;
-	return inject_write(&c->inj, addr, data, n * PAGE_SIZE);
+	return advise_region(c, r);
 }
 
 static int advise_region(struct restore_ctx *c, const struct snapshot_region *r)
@@ -319,30 +331,6 @@ static int advise_region(struct restore_ctx *c, const struct snapshot_region *r)
 	return 0;
 }
 
-static int restore_region(struct restore_ctx *c, const struct snapshot_region *r)
-{
-	int64_t res;
-	int rr;
-
-	if (r->kind != REGION_KIND_ANON && r->kind != REGION_KIND_FILE)
-		return 0; /* the vDSO and vvar are the kernel's: vdso.c */
-	rr = map_region(c, r);
-	if (rr < 0)
-		return rr;
-	if (region_needs_fill(c, r)) {
-		rr = restore_stream(c, r->stream, write_stub_pages, (void *) r);
-		if (rr < 0)
-			return rr;
-		if (r->prot != (r->prot | PROT_READ | PROT_WRITE)) {
-			rr = STUB_CALL(c, 0, SYS_mprotect, &res, r->start, r->end - r->start,
-				       r->prot, 0, 0, 0);
-			if (rr < 0 || (rr = check_result("Setting protections", res)) < 0)
-				return rr;
-		}
-	}
-	return advise_region(c, r);
-}
-
 int restore_memory(struct restore_ctx *c)
 {
 	struct proc_map *maps = NULL;
@@ -367,10 +355,23 @@ int restore_memory(struct restore_ctx *c)
 	for (size_t i = 0; i < c->snap->n_regions; i++)
 		if (region_needs_fill(c, &c->snap->regions[i]))
 			c->pages_to_write += c->pages->streams[c->snap->regions[i].stream].n_pages;
+	/* Map everything, fill it (restore-fill.c), then give each region its final state. */
 	for (size_t i = 0; i < c->snap->n_regions; i++) {
-		r = restore_region(c, &c->snap->regions[i]);
+		const struct snapshot_region *reg = &c->snap->regions[i];
+
+		if (reg->kind != REGION_KIND_ANON && reg->kind != REGION_KIND_FILE)
+			continue; /* the vDSO and vvar are the kernel's: vdso.c */
+		r = map_region(c, reg);
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	r = restore_fill(c, region_needs_fill);
+	for (size_t i = 0; r >= 0 && i < c->snap->n_regions; i++) {
+		const struct snapshot_region *reg = &c->snap->regions[i];
+
+		if (reg->kind != REGION_KIND_ANON && reg->kind != REGION_KIND_FILE)
+			continue;
+		r = finish_region(c, reg);
+	}
+	return r;
 }

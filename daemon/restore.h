@@ -70,6 +70,9 @@ typedef int (*restore_page_sink)(struct restore_ctx *c, uint64_t first_page, siz
 int restore_stream(struct restore_ctx *c, uint32_t stream, restore_page_sink sink,
 		   void *userdata);
 int restore_memory(struct restore_ctx *c);
+/* restore-fill.c: writes the saved pages of every region needs_fill() names. */
+int restore_fill(struct restore_ctx *c,
+		 bool (*needs_fill)(const struct restore_ctx *, const struct snapshot_region *));
 /* Injects a syscall into the stub's main thread; -errno from the call itself is returned. */
 int restore_syscall(struct restore_ctx *c, size_t thread, long nr, const uint64_t args[6],
 		    int64_t *ret_result);
