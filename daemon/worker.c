@@ -134,8 +134,8 @@ static _noreturn_ void snapshot(int job_dfd, json_object *req, struct report *re
 	finish_result(rep, version_to_json(&info));
 }
 
-/* The newest version that verifies, unless one was asked for. */
-static int pick_version(int job_dfd, uint64_t asked, uint64_t *ret)
+/* The newest version below below (0: any) that verifies, unless one was asked for. */
+static int pick_version(int job_dfd, uint64_t asked, uint64_t below, uint64_t *ret)
 {
 	_cleanup_free_ uint64_t *v = NULL;
 	size_t n;
@@ -149,6 +149,8 @@ static int pick_version(int job_dfd, uint64_t asked, uint64_t *ret)
 	if (r < 0)
 		return r;
 	for (size_t i = n; i-- > 0;) {
+		if (below && v[i] >= below)
+			continue;
 		struct store_version info = {};
 		bool ok = store_version_info(job_dfd, v[i], &info) >= 0 && info.ok;
 
@@ -179,6 +181,7 @@ static int open_log(int job_dfd, uid_t owner, gid_t group, int stdio[3])
 static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep)
 {
 	char path[64], name[STORE_VERSION_NAME_MAX];
+	uint64_t asked = (uint64_t) get_int(req, "version");
 	uid_t owner = (uid_t) get_int(req, "owner");
 	gid_t group = (gid_t) get_int(req, "owner_gid");
 	struct restore_result res;
@@ -186,7 +189,7 @@ static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep
 	uint64_t number = 0;
 	int stdio[3] = { -EBADF, -EBADF, -EBADF }, r;
 
-	r = pick_version(job_dfd, (uint64_t) get_int(req, "version"), &number);
+	r = pick_version(job_dfd, asked, 0, &number);
 	if (r < 0)
 		finish_error(rep, r, "no version to restore");
 	r = open_log(job_dfd, owner, group, stdio);
@@ -201,8 +204,18 @@ static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep
 		.progress = progress,
 		.userdata = rep,
 	};
-	snprintf(path, sizeof(path), "versions/%s", store_version_name(number, name));
-	r = restore_process(job_dfd, path, &opts, &res);
+	for (;;) {
+		snprintf(path, sizeof(path), "versions/%s", store_version_name(number, name));
+		r = restore_process(job_dfd, path, &opts, &res);
+		/*
+		 * Damage found while filling memory shows only then; nothing has
+		 * changed (the stub is gone), so the next older version may serve.
+		 */
+		if (r != -EBADMSG || asked || pick_version(job_dfd, 0, number, &number) < 0)
+			break;
+		log_warning("%s: version %s is damaged; trying version %" PRIu64,
+			    get_str(req, "job"), name, number);
+	}
 	if (r < 0)
 		finish_error(rep, r, "the restore failed");
 	log_info("%s: version %" PRIu64 " restored as pid %d", get_str(req, "job"), number,
