@@ -528,7 +528,7 @@ int varlink_param_string(json_object *params, const char *name, bool required, s
 	n = (size_t) json_object_get_string_len(v);
 	/* "\u0000" decodes to a NUL that would cut the string short in C. */
 	if (n > max_len || memchr(json_object_get_string(v), 0, n))
-		return -EINVAL;
+		return -ERANGE;
 	*ret = json_object_get_string(v);
 	return 1;
 }

@@ -65,7 +65,8 @@ int varlink_format_call(const char *method, json_object *params, bool more, char
 /*
  * Typed parameters. Each returns 1 and the value when present and valid, 0
  * when absent and not required, and -EINVAL when absent but required, of
- * the wrong type, or out of range.
+ * the wrong type, or out of range. A string longer than max_len or holding
+ * a NUL is -ERANGE, so a caller can tell a bad value from a malformed call.
  */
 int varlink_param_string(json_object *params, const char *name, bool required, size_t max_len,
 			 const char **ret);

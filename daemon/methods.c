@@ -170,6 +170,7 @@ struct watch_params {
 static bool watch_params(struct connection *c, struct varlink_call *call, struct watch_params *w)
 {
 	json_object *p = call->parameters;
+	int r;
 
 	*w = (struct watch_params){ .interval = (int64_t) DEFAULT_INTERVAL_NS,
 				    .keep = DEFAULT_KEEP };
@@ -177,15 +178,25 @@ static bool watch_params(struct connection *c, struct varlink_call *call, struct
 		invalid_parameter(c, "pid");
 		return false;
 	}
-	if (varlink_param_string(p, "name", false, NAME_MAX_LEN, &w->name) < 0) {
+	r = varlink_param_string(p, "name", false, NAME_MAX_LEN, &w->name);
+	if (r == -EINVAL) {
+		invalid_parameter(c, "name");
+		return false;
+	}
+	if (r < 0) {
 		control_error_msg(c, "io.ckptd.InvalidName", named("name", "?"),
 				  "A job name is a string of at most %d characters", NAME_MAX_LEN);
 		return false;
 	}
-	if (varlink_param_int(p, "interval_ns", false, INT64_MIN, INT64_MAX, &w->interval) < 0 ||
-	    varlink_param_int(p, "keep", false, INT64_MIN, INT64_MAX, &w->keep) < 0 ||
-	    varlink_param_bool(p, "restore_on_boot", false, &w->restore_on_boot) < 0) {
-		invalid_parameter(c, "interval_ns, keep or restore_on_boot");
+	const char *bad = NULL;
+	if (varlink_param_int(p, "interval_ns", false, INT64_MIN, INT64_MAX, &w->interval) < 0)
+		bad = "interval_ns";
+	else if (varlink_param_int(p, "keep", false, INT64_MIN, INT64_MAX, &w->keep) < 0)
+		bad = "keep";
+	else if (varlink_param_bool(p, "restore_on_boot", false, &w->restore_on_boot) < 0)
+		bad = "restore_on_boot";
+	if (bad) {
+		invalid_parameter(c, bad);
 		return false;
 	}
 	if (w->interval < (int64_t) MIN_INTERVAL_NS) {

@@ -143,6 +143,21 @@ proc_state() {
 	echo "${stat%% *}"
 }
 
+# wait_for SECS WHAT CMD...: until CMD succeeds; fails with WHAT after SECS.
+wait_for() {
+	local deadline=$(($(now_ms) + $1 * 1000)) what=$2
+	shift 2
+	until "$@"; do
+		[ "$(now_ms)" -le "$deadline" ] || fail "$what"
+		sleep 0.02
+	done
+}
+
+# Gone: reaped, not even a zombie.
+gone() {
+	[ ! -e "/proc/$1" ]
+}
+
 # Alive: exists and is not a zombie.
 alive() {
 	local s
@@ -518,27 +533,31 @@ run_scenario() {
 
 # ------------------------------------------------------------------ holder
 
+HOLDER_AS=()
+
 # holder_start DIR [OPTIONS...]: a holder in DIR; sets HOLDER_PID, HOLDER_TIDS.
-# HOLDER_BIN runs another copy of the holder binary.
+# HOLDER_BIN runs another copy of the holder binary; the words in array
+# HOLDER_AS (like setpriv ...) run it as someone else.
 holder_start() {
 	local dir=$1
 	shift
 	mkdir -p "$dir"
-	start_bg "$dir" "${HOLDER_BIN:-$WORKLOADS/holder}" "$dir/out" "$dir/ready" "$dir" "$@"
+	start_bg "$dir" "${HOLDER_AS[@]}" "${HOLDER_BIN:-$WORKLOADS/holder}" "$dir/out" "$dir/ready" "$dir" "$@"
 	HOLDER_PID=$BG_PID
 	wait_ready "$HOLDER_PID" "$dir/ready"
 	HOLDER_TIDS=$(cut -d' ' -f2- "$dir/ready")
 	E2E_SHOW+=("$dir/out")
 }
 
-# holder_finish PID DIR: SIGUSR1 makes it check itself; it must say PASS.
+# holder_finish PID DIR [TIDS]: SIGUSR1 makes it check itself; it must say
+# PASS and report TIDS (default: the last holder_start's).
 holder_finish() {
-	local pid=$1 dir=$2
+	local pid=$1 dir=$2 tids=${3:-$HOLDER_TIDS}
 	alive "$pid" || fail "holder $pid is gone before its check"
 	kill -USR1 "$pid"
-	wait_gone "$pid" 30 "holder after SIGUSR1"
+	wait_gone "$pid" 30 "holder $pid after SIGUSR1"
 	last_line_pass "$dir/out"
-	grep -qx "tids $HOLDER_TIDS" "$dir/out" || fail "holder reports other TIDs than it started with"
+	grep -qx "tids $tids" "$dir/out" || fail "holder $pid reports other TIDs than it started with"
 }
 
 # holder_image IMG DIR [OPTIONS...]: a holder dumped (and killed) into IMG.
