@@ -703,6 +703,25 @@ static bool restore_is_local(int argc, char **argv)
 	return false;
 }
 
+/* Versions a restore passed over: the user should know the newest was damaged. */
+static void warn_skipped(json_object *reply, const char *name)
+{
+	json_object *skipped, *s;
+	char name_buf[REMOTE_STRING_MAX];
+
+	if (!json_object_object_get_ex(reply, "skipped", &skipped) ||
+	    !json_object_is_type(skipped, json_type_array))
+		return;
+	printable(name_buf, sizeof(name_buf), name);
+	for (size_t i = 0; i < json_object_array_length(skipped); i++) {
+		s = json_object_array_get_idx(skipped, i);
+		json_object *reason = NULL;
+		(void) json_object_object_get_ex(s, "reason", &reason);
+		log_warning("\"%s\" version %" PRIi64 " is damaged and was skipped: %s", name_buf,
+			    reply_int(s, "number"), reason ? json_object_get_string(reason) : "?");
+	}
+}
+
 int verb_restore_daemon(int argc, char **argv)
 {
 	static const char synopsis[] = "restore NAME[@VERSION] [--json] [--socket PATH]";
@@ -752,6 +771,7 @@ int verb_restore_daemon(int argc, char **argv)
 	if (o.json)
 		print_json(reply);
 	else {
+		warn_skipped(reply, name);
 		pid = reply_int(reply, "pid");
 		got = reply_int(reply, "version");
 		printable(name_buf, sizeof(name_buf), name);

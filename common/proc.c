@@ -869,6 +869,19 @@ int proc_read_stat(pid_t pid, struct proc_stat *ret)
 	return proc_stat_parse(buf, len, ret);
 }
 
+int proc_start_time(pid_t pid, uint64_t *ret)
+{
+	struct proc_stat st;
+	int r = proc_read_stat(pid, &st);
+
+	if (r < 0)
+		return r;
+	if (st.state == 'Z' || st.state == 'X')
+		return -ESRCH;
+	*ret = st.starttime;
+	return 0;
+}
+
 int proc_read_status(pid_t pid, struct proc_status *ret)
 {
 	_cleanup_free_ char *buf = NULL;

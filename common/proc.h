@@ -97,6 +97,9 @@ int proc_fdinfo_parse(const char *buf, size_t len, struct proc_fdinfo *ret);
 int proc_read_maps(pid_t pid, bool with_vmflags, struct proc_map **ret, size_t *ret_n);
 int proc_read_stat(pid_t pid, struct proc_stat *ret);
 int proc_read_status(pid_t pid, struct proc_status *ret);
+/* Field 22 of a live process's stat; -ESRCH when gone or a zombie. With the
+ * PID it names one process for good: a reused PID has another start time. */
+int proc_start_time(pid_t pid, uint64_t *ret);
 int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret);
 /* Sorted ascending. */
 int proc_read_tids(pid_t pid, pid_t **ret, size_t *ret_n);

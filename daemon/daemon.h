@@ -178,7 +178,6 @@ struct store_version;
 json_object *version_to_json(const struct store_version *v);
 /* Whether the job's process is the one it watched (PID alive, same start time). */
 bool job_process_alive(const struct job *j);
-int process_start_time(pid_t pid, uint64_t *ret);
 
 /* work.c: asking the spawner for workers and following them */
 int work_start(struct job *j, enum work_kind kind, uint64_t version, struct work **ret);

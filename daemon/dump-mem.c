@@ -61,6 +61,10 @@ static int store_run(struct dump_ctx *c, uint32_t stream, uint64_t first_page, c
 	int r;
 
 	r = pack_writer_add(c->pack, buf, n, refs);
+	if (r == -ENOSPC || r == -EDQUOT)
+		return log_error_errno(r, "Cannot store pages: no space left on the device that holds "
+					  "the image; free some there and try again (this snapshot "
+					  "is discarded)");
 	if (r < 0)
 		return log_error_errno(r, "Cannot store pages: %m");
 	for (size_t i = 0; i < n; i++) {

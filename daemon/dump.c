@@ -228,6 +228,23 @@ static int write_image(struct dump_ctx *c, struct image_writer *w, const char *n
 	return 0;
 }
 
+/*
+ * A snapshot of a process that ended while its copy was read would bring
+ * back a computation that already finished (or crashed): rather keep the
+ * versions before it and say what happened.
+ */
+static int check_target_lives(const struct dump_ctx *c)
+{
+	uint64_t t;
+
+	if (proc_start_time(c->pid, &t) >= 0 && t == c->snap->proc.start_time)
+		return 0;
+	return log_error_errno(-ESRCH,
+			       "PID %d ended while its memory was being copied; this snapshot "
+			       "is discarded and earlier ones are unchanged",
+			       (int) c->pid);
+}
+
 /* Kills the frozen target and waits until every thread is gone (its PID may be reused next). */
 static void kill_target(struct dump_ctx *c)
 {
@@ -295,6 +312,8 @@ int dump_process(pid_t pid, int parent_dfd, const char *name, const struct dump_
 		r = set_memory_source(&c, c.child);
 		if (r >= 0)
 			r = dump_region_pages(&c);
+		if (r >= 0)
+			r = check_target_lives(&c);
 		dump_kill_child(&c);
 		(void) dump_reap_children(&c, &c.child, 1);
 		if (r < 0)

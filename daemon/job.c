@@ -35,24 +35,11 @@ const char *job_state_to_string(enum job_state s)
 	return "?";
 }
 
-int process_start_time(pid_t pid, uint64_t *ret)
-{
-	struct proc_stat st;
-	int r = proc_read_stat(pid, &st);
-
-	if (r < 0)
-		return r;
-	if (st.state == 'Z' || st.state == 'X')
-		return -ESRCH;
-	*ret = st.starttime;
-	return 0;
-}
-
 bool job_process_alive(const struct job *j)
 {
 	uint64_t t;
 
-	return process_start_time(j->pid, &t) >= 0 && t == j->start_time;
+	return proc_start_time(j->pid, &t) >= 0 && t == j->start_time;
 }
 
 struct job *job_find(struct manager *m, const char *name)

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "daemon.h"
+#include "proc.h"
 #include "log.h"
 #include "util.h"
 
@@ -192,7 +193,7 @@ static void finish_restore(struct work *w, json_object *result)
 	set_error(j, NULL);
 	if (json_object_object_get_ex(result, "pid", &v))
 		j->pid = json_object_get_int(v);
-	(void) process_start_time(j->pid, &j->start_time);
+	(void) proc_start_time(j->pid, &j->start_time);
 	if (json_object_object_get_ex(result, "log_used", &v) && json_object_get_boolean(v)) {
 		free(j->log);
 		j->log = strdup_printf("%s/jobs/%s/output.log", j->m->cfg->state_dir, j->name);

@@ -134,8 +134,22 @@ static _noreturn_ void snapshot(int job_dfd, json_object *req, struct report *re
 	finish_result(rep, version_to_json(&info));
 }
 
-/* The newest version below below (0: any) that verifies, unless one was asked for. */
-static int pick_version(int job_dfd, uint64_t asked, uint64_t below, uint64_t *ret)
+static void add_skipped(json_object *skipped, uint64_t number, const char *reason)
+{
+	json_object *o = json_object_new_object();
+
+	log_warning("Version %" PRIu64 " is damaged (%s); trying an older one", number, reason);
+	json_object_object_add(o, "number", json_object_new_int64((int64_t) number));
+	json_object_object_add(o, "reason", json_object_new_string(reason));
+	json_object_array_add(skipped, o);
+}
+
+/*
+ * The newest version below below (0: any) that verifies, unless one was
+ * asked for; those passed over go to skipped.
+ */
+static int pick_version(int job_dfd, uint64_t asked, uint64_t below, json_object *skipped,
+			uint64_t *ret)
 {
 	_cleanup_free_ uint64_t *v = NULL;
 	size_t n;
@@ -155,8 +169,7 @@ static int pick_version(int job_dfd, uint64_t asked, uint64_t below, uint64_t *r
 		bool ok = store_version_info(job_dfd, v[i], &info) >= 0 && info.ok;
 
 		if (!ok)
-			log_warning("Version %" PRIu64 " is damaged (%s); trying an older one", v[i],
-				    info.reason ? info.reason : "unreadable");
+			add_skipped(skipped, v[i], info.reason ? info.reason : "unreadable");
 		store_version_done(&info);
 		if (ok) {
 			*ret = v[i];
@@ -185,11 +198,11 @@ static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep
 	uid_t owner = (uid_t) get_int(req, "owner");
 	gid_t group = (gid_t) get_int(req, "owner_gid");
 	struct restore_result res;
-	json_object *o;
-	uint64_t number = 0;
+	json_object *o, *skipped = json_object_new_array();
+	uint64_t number = 0, tried;
 	int stdio[3] = { -EBADF, -EBADF, -EBADF }, r;
 
-	r = pick_version(job_dfd, asked, 0, &number);
+	r = pick_version(job_dfd, asked, 0, skipped, &number);
 	if (r < 0)
 		finish_error(rep, r, "no version to restore");
 	r = open_log(job_dfd, owner, group, stdio);
@@ -211,10 +224,12 @@ static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep
 		 * Damage found while filling memory shows only then; nothing has
 		 * changed (the stub is gone), so the next older version may serve.
 		 */
-		if (r != -EBADMSG || asked || pick_version(job_dfd, 0, number, &number) < 0)
+		if (r != -EBADMSG || asked)
 			break;
-		log_warning("%s: version %s is damaged; trying version %" PRIu64,
-			    get_str(req, "job"), name, number);
+		tried = number;
+		add_skipped(skipped, tried, log_last_error());
+		if (pick_version(job_dfd, 0, tried, skipped, &number) < 0)
+			break;
 	}
 	if (r < 0)
 		finish_error(rep, r, "the restore failed");
@@ -224,6 +239,10 @@ static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep
 	json_object_object_add(o, "pid", json_object_new_int(res.pid));
 	json_object_object_add(o, "version", json_object_new_int64((int64_t) number));
 	json_object_object_add(o, "log_used", json_object_new_boolean(res.stdio_redirected));
+	if (json_object_array_length(skipped))
+		json_object_object_add(o, "skipped", skipped);
+	else
+		json_object_put(skipped);
 	finish_result(rep, o);
 }
 

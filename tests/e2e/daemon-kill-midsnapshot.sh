@@ -28,13 +28,9 @@ BIGMEM=$WORKLOADS/bigmem
 hits=0
 
 # The reference runs beside the watched one: same program, same arguments.
-mkdir -p "$T/ref" "$T/run"
-start_bg "$T/ref" "$BIGMEM" "$T/ref/out" "$T/ref/ready" "$MIB" "$ROUNDS"
-ref=$BG_PID
-start_bg "$T/run" "$BIGMEM" "$T/run/out" "$T/run/ready" "$MIB" "$ROUNDS"
-pid=$BG_PID
-wait_ready "$pid" "$T/run/ready"
-wait_ready "$ref" "$T/ref/ready"
+start_pair "$BIGMEM" "$MIB" "$ROUNDS"
+ref=$REF_PID
+pid=$RUN_PID
 
 ck_ok watch "$pid" --name mid --every 1s --keep 2
 jobdir=$(job_dir mid)

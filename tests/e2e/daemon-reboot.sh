@@ -38,17 +38,15 @@ while True:
     time.sleep(0.05)
 '
 
-mkdir -p "$T/ref" "$T/run" "$T/tick"
-start_bg "$T/ref" "$BIGMEM" "$T/ref/out" "$T/ref/ready" "$MIB" "$ROUNDS"
-ref=$BG_PID
-start_bg "$T/run" "$BIGMEM" "$T/run/out" "$T/run/ready" "$MIB" "$ROUNDS"
-pid=$BG_PID
+mkdir -p "$T/tick"
+start_pair "$BIGMEM" "$MIB" "$ROUNDS"
+ref=$REF_PID
+pid=$RUN_PID
 # The ticker writes into a pipe to cat; we learn its pid from its ready file.
 (cd "$T/tick" && exec "$TOOLS/detach" "$PYTHON" -c "$TICKER" "$T/tick/ready" \
 	</dev/null 2>"$T/tick/stderr") | cat >"$T/tick/piped" &
 catpid=$!
 E2E_PIDS+=("$catpid")
-wait_ready "$pid" "$T/run/ready"
 deadline=$(($(now_ms) + 30000))
 while [ ! -s "$T/tick/ready" ]; do
 	[ "$(now_ms)" -le "$deadline" ] || fail "the ticker did not start"

@@ -210,6 +210,21 @@ check_running() {
 	done
 }
 
+# start_pair EXE ARGS...: EXE OUT READY ARGS... twice, a reference in
+# $T/ref (REF_PID, left alone) and the run to be checkpointed in $T/run
+# (RUN_PID), both ready.
+start_pair() {
+	local exe=$1 d
+	shift
+	for d in ref run; do
+		mkdir -p "$T/$d"
+		start_bg "$T/$d" "$exe" "$T/$d/out" "$T/$d/ready" "$@"
+		[ "$d" = ref ] && REF_PID=$BG_PID || RUN_PID=$BG_PID
+	done
+	wait_ready "$RUN_PID" "$T/run/ready"
+	wait_ready "$REF_PID" "$T/ref/ready"
+}
+
 # start_bg DIR CMD...: starts CMD in its own session, cwd DIR, stdin $E2E_STDIN
 # (default /dev/null), stdout and stderr to DIR/stdout and DIR/stderr, no
 # other fds. Sets BG_PID; CMD runs with that pid.
