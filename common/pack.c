@@ -383,6 +383,7 @@ struct pack_writer {
 	uint8_t *zbuf;
 	uint64_t offset;	    /* where the next frame goes */
 	uint64_t flushed, flushing; /* writeback: done before flushed, started before flushing */
+	unsigned raw_streak;	    /* frames in a row zstd could not shrink */
 	struct frame_entry *frames;
 	size_t n_frames, allocated_frames;
 };
@@ -412,6 +413,20 @@ static int writer_writeback(struct pack_writer *w)
 	return 0;
 }
 
+/*
+ * Even failing, zstd costs this thread as much as the disk write on
+ * incompressible memory (random data, compressed arrays), and this thread
+ * then sets the pace. After RAW_STREAK frames in a row that did not shrink,
+ * only one frame in RAW_PROBE is tried; one that shrinks ends the streak.
+ */
+#define RAW_STREAK 4
+#define RAW_PROBE 8
+
+static bool should_compress(const struct pack_writer *w)
+{
+	return w->raw_streak < RAW_STREAK || w->raw_streak % RAW_PROBE == 0;
+}
+
 static int writer_store_frame(struct pack_writer *w, const struct frame_slot *s)
 {
 	size_t raw_len = (size_t) s->n_pages * PAGE_SIZE, stored_len = raw_len, z;
@@ -427,13 +442,17 @@ static int writer_store_frame(struct pack_writer *w, const struct frame_slot *s)
 	 * Output room for no more than the saving we insist on, so that zstd gives
 	 * up early on incompressible data. Any zstd failure only costs space.
 	 */
-	z = ZSTD_compress2(w->cctx, w->zbuf + FRAME_HEADER_SIZE, raw_len - raw_len / 16,
-			   s->buf + FRAME_HEADER_SIZE, raw_len);
+	z = (size_t) -1;
+	if (should_compress(w))
+		z = ZSTD_compress2(w->cctx, w->zbuf + FRAME_HEADER_SIZE, raw_len - raw_len / 16,
+				   s->buf + FRAME_HEADER_SIZE, raw_len);
 	if (!ZSTD_isError(z)) {
 		buf = w->zbuf;
 		stored_len = z;
 		codec = FRAME_CODEC_ZSTD;
-	}
+		w->raw_streak = 0;
+	} else
+		w->raw_streak++;
 
 	memcpy(buf, FRAME_MAGIC, 4);
 	put_le32(buf + 4, s->n_pages);

@@ -857,17 +857,18 @@ int proc_read_maps(pid_t pid, bool with_vmflags, struct proc_map **ret, size_t *
 	return maps_parse_any(buf, len, with_vmflags, ret, ret_n);
 }
 
-int proc_read_stat(pid_t pid, struct proc_stat *ret)
-{
-	_cleanup_free_ char *buf = NULL;
-	size_t len;
-	int r;
+/* The readers of small /proc files: read whole, then parse. */
+#define SMALL_READER(fn, type, file, parse)                                              \
+	int fn(pid_t pid, type ret)                                                      \
+	{                                                                                \
+		_cleanup_free_ char *buf = NULL;                                         \
+		size_t len;                                                              \
+		int r = proc_read_file(pid, file, PROC_SMALL_READ_MAX, &buf, &len);      \
+                                                                                         \
+		return r < 0 ? r : parse(buf, len, ret);                                 \
+	}
 
-	r = proc_read_file(pid, "stat", PROC_SMALL_READ_MAX, &buf, &len);
-	if (r < 0)
-		return r;
-	return proc_stat_parse(buf, len, ret);
-}
+SMALL_READER(proc_read_stat, struct proc_stat *, "stat", proc_stat_parse)
 
 int proc_start_time(pid_t pid, uint64_t *ret)
 {
@@ -882,17 +883,62 @@ int proc_start_time(pid_t pid, uint64_t *ret)
 	return 0;
 }
 
-int proc_read_status(pid_t pid, struct proc_status *ret)
+/* A soft or hard limit: "unlimited" or a decimal number, then spaces. */
+static int limit_value(const char **p, const char *end, rlim_t *ret)
 {
-	_cleanup_free_ char *buf = NULL;
-	size_t len;
-	int r;
+	const char *s = *p;
+	uint64_t v = 0;
 
-	r = proc_read_file(pid, "status", PROC_SMALL_READ_MAX, &buf, &len);
-	if (r < 0)
-		return r;
-	return proc_status_parse(buf, len, ret);
+	while (s < end && *s == ' ')
+		s++;
+	if ((size_t)(end - s) >= 9 && memcmp(s, "unlimited", 9) == 0) {
+		*ret = RLIM_INFINITY;
+		*p = s + 9;
+		return 0;
+	}
+	if (s == end || *s < '0' || *s > '9')
+		return -EBADMSG;
+	for (; s < end && *s >= '0' && *s <= '9'; s++) {
+		uint64_t d = (uint64_t)(*s - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -EBADMSG;
+		v = v * 10 + d;
+	}
+	*ret = (rlim_t) v;
+	*p = s;
+	return 0;
 }
+
+/*
+ * The kernel prints "%-25s %-20s %-20s %-10s": the name, padded to 25
+ * characters, holds spaces itself ("Max cpu time"), so values start at
+ * column 26.
+ */
+int proc_limits_parse(const char *buf, size_t len, struct rlimit ret[RLIM_NLIMITS])
+{
+	const char *end = buf + len, *line = memchr(buf, '\n', len);
+	int i = 0;
+
+	if (!line || len < 6 || memcmp(buf, "Limit ", 6) != 0)
+		return -EBADMSG;
+	for (line++; line < end && i < RLIM_NLIMITS; i++) {
+		const char *eol = memchr(line, '\n', (size_t)(end - line));
+		const char *p = line + 26;
+
+		if (!eol || eol - line < 26 || line[25] != ' ')
+			return -EBADMSG;
+		if (limit_value(&p, eol, &ret[i].rlim_cur) < 0 ||
+		    limit_value(&p, eol, &ret[i].rlim_max) < 0)
+			return -EBADMSG;
+		line = eol + 1;
+	}
+	return i == RLIM_NLIMITS ? 0 : -EBADMSG;
+}
+
+SMALL_READER(proc_read_limits, struct rlimit *, "limits", proc_limits_parse)
+
+SMALL_READER(proc_read_status, struct proc_status *, "status", proc_status_parse)
 
 int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret)
 {

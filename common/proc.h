@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "macro.h"
@@ -82,6 +83,8 @@ struct proc_status {
 };
 
 int proc_status_parse(const char *buf, size_t len, struct proc_status *ret);
+/* /proc/PID/limits: one line per RLIMIT_*, in their order; exact values. */
+int proc_limits_parse(const char *buf, size_t len, struct rlimit ret[RLIM_NLIMITS]);
 void proc_status_done(struct proc_status *s);
 
 struct proc_fdinfo {
@@ -97,6 +100,7 @@ int proc_fdinfo_parse(const char *buf, size_t len, struct proc_fdinfo *ret);
 int proc_read_maps(pid_t pid, bool with_vmflags, struct proc_map **ret, size_t *ret_n);
 int proc_read_stat(pid_t pid, struct proc_stat *ret);
 int proc_read_status(pid_t pid, struct proc_status *ret);
+int proc_read_limits(pid_t pid, struct rlimit *ret); /* RLIM_NLIMITS of them */
 /* Field 22 of a live process's stat; -ESRCH when gone or a zombie. With the
  * PID it names one process for good: a reused PID has another start time. */
 int proc_start_time(pid_t pid, uint64_t *ret);

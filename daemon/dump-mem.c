@@ -17,17 +17,122 @@
 #include "pagemap.h"
 #include "util.h"
 
+/*
+ * The flags of each mapping (VmFlags: MADV_DONTFORK, WIPEONFORK, hugepage
+ * advice...) are only in smaps, which walks every page table to count RSS:
+ * 13 ms a GiB, too long to spend frozen. So smaps is read before the freeze,
+ * and the frozen read of the cheap maps borrows the flags of every mapping
+ * that is still the same. A madvise() in between changes no maps line;
+ * dump_check_copy_flags() catches it afterwards in the copy, whose mappings
+ * carry the flags they had at the fork, and the dump is taken again.
+ */
+void dump_preread_maps(struct dump_ctx *c)
+{
+	if (proc_read_maps(c->pid, /* with_vmflags= */ true, &c->pre_maps, &c->n_pre_maps) < 0) {
+		c->pre_maps = NULL;
+		c->n_pre_maps = 0;
+	}
+}
+
+static bool same_map(const struct proc_map *a, const struct proc_map *b)
+{
+	return a->start == b->start && a->end == b->end && a->prot == b->prot &&
+	       a->shared == b->shared && a->offset == b->offset && a->inode == b->inode &&
+	       a->dev_major == b->dev_major && a->dev_minor == b->dev_minor;
+}
+
+/* The mapping of maps[0..n) (sorted) that contains addr, or NULL. */
+static const struct proc_map *map_at(const struct proc_map *maps, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (maps[mid].end <= addr)
+			lo = mid + 1;
+		else if (maps[mid].start > addr)
+			hi = mid;
+		else
+			return &maps[mid];
+	}
+	return NULL;
+}
+
+static bool borrow_flags(struct dump_ctx *c)
+{
+	for (size_t i = 0; i < c->n_maps; i++) {
+		const struct proc_map *p = map_at(c->pre_maps, c->n_pre_maps, c->maps[i].start);
+
+		if (!p || !same_map(p, &c->maps[i]))
+			return false;
+		c->maps[i].vmflags = p->vmflags;
+	}
+	return true;
+}
+
+static void drop_maps(struct dump_ctx *c)
+{
+	proc_maps_free(c->maps, c->n_maps);
+	c->maps = NULL;
+	c->n_maps = 0;
+}
+
 int dump_read_maps(struct dump_ctx *c)
 {
 	int r;
 
-	proc_maps_free(c->maps, c->n_maps);
-	c->maps = NULL;
-	c->n_maps = 0;
+	drop_maps(c);
+	c->flags_borrowed = false;
+	if (c->pre_maps) {
+		r = proc_read_maps(c->pid, /* with_vmflags= */ false, &c->maps, &c->n_maps);
+		if (r >= 0 && borrow_flags(c)) {
+			c->flags_borrowed = true;
+			return 0;
+		}
+		drop_maps(c);
+		log_debug("The memory map of PID %d changed since it was read; reading its flags "
+			  "while frozen",
+			  (int) c->pid);
+	}
 	r = proc_read_maps(c->pid, /* with_vmflags= */ true, &c->maps, &c->n_maps);
 	if (r < 0)
 		return log_error_errno(r, "Cannot read the memory map of PID %d: %m", (int) c->pid);
 	return 0;
+}
+
+/* What a fork does not pass on, or may drop: mlock, userfaultfd registrations. */
+#define FLAGS_NOT_INHERITED (PROC_VMFLAG_LOCKED | PROC_VMFLAG_UFFD | PROC_VMFLAG_DONTCOPY)
+
+int dump_check_copy_flags(struct dump_ctx *c)
+{
+	struct proc_map *cm = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!c->flags_borrowed || !c->child)
+		return 0;
+	r = proc_read_maps(c->child, /* with_vmflags= */ true, &cm, &n);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read the memory map of the copy of PID %d: %m",
+				       (int) c->pid);
+	for (size_t i = 0; i < c->n_maps && r >= 0; i++) {
+		const struct proc_map *m = &c->maps[i];
+		/* The copy's mappings may have merged with ckptd's code page: contain, not equal. */
+		const struct proc_map *k = map_at(cm, n, m->start);
+		bool gone = !k || k->end < m->end;
+
+		if (m->vmflags & PROC_VMFLAG_DONTCOPY ? !gone
+						       : gone || ((k->vmflags ^ m->vmflags) &
+								  ~FLAGS_NOT_INHERITED)) {
+			log_debug("The flags of 0x%" PRIx64 "-0x%" PRIx64 " changed before the "
+				  "freeze; taking the snapshot again",
+				  m->start, m->end);
+			r = -ESTALE;
+		}
+	}
+	proc_maps_free(cm, n);
+	return r;
 }
 
 static bool page_is_zero(const uint8_t *p)

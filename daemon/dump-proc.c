@@ -196,6 +196,7 @@ static int dump_status(struct dump_ctx *c)
 	p->cap_ambient = st.cap_amb;
 	p->no_new_privs = st.no_new_privs;
 	p->umask = st.has_umask ? st.umask : 022;
+	c->sig_not_default = st.sig_cgt | st.sig_ign;
 	proc_status_done(&st);
 	return 0;
 }
@@ -490,13 +491,27 @@ static int query(struct dump_ctx *c, struct inject_thread *th, long nr, uint64_t
 	return 0;
 }
 
+/*
+ * Each query costs a ptrace round trip while the target is frozen, so only
+ * actions that are not SIG_DFL are asked (SigCgt and SigIgn say which), and
+ * SIGCHLD, whose SA_NOCLDSTOP and SA_NOCLDWAIT matter even under SIG_DFL.
+ * Flags and masks stored with another SIG_DFL change nothing the kernel
+ * does; they come back as zero.
+ */
+static bool sigaction_wanted(const struct dump_ctx *c, int sig)
+{
+	if (sig == SIGKILL || sig == SIGSTOP)
+		return false;
+	return sig == SIGCHLD || (c->sig_not_default & (1ULL << (sig - 1)));
+}
+
 static int query_sigactions(struct dump_ctx *c, struct inject_thread *th)
 {
 	for (int sig = 1; sig <= SNAPSHOT_NSIG; sig++) {
 		int64_t res;
 		int r;
 
-		if (sig == SIGKILL || sig == SIGSTOP)
+		if (!sigaction_wanted(c, sig))
 			continue;
 		r = query(c, th, SYS_rt_sigaction, (uint64_t) sig, 0, th->data, 8, &res);
 		if (r < 0)
@@ -518,12 +533,9 @@ static int query_process(struct dump_ctx *c, struct inject_thread *th)
 	int r;
 
 	r = query_sigactions(c, th);
-	/* Asked from inside: prlimit() on another user's process needs CAP_SYS_RESOURCE. */
-	for (int i = 0; r >= 0 && i < RLIM_NLIMITS; i++) {
-		r = query(c, th, SYS_prlimit64, 0, (uint64_t) i, 0, th->data, &res);
-		if (r >= 0 && res == 0)
-			r = inject_read(&c->inj, th->data, &p->rlimits[i], sizeof(p->rlimits[i]));
-	}
+	/* Not prlimit(): on another user's process it needs CAP_SYS_RESOURCE. */
+	if (r >= 0 && (r = proc_read_limits(c->pid, p->rlimits)) < 0)
+		return log_error_errno(r, "Cannot read /proc/%d/limits: %m", (int) c->pid);
 	for (int i = 0; r >= 0 && i < 3; i++) {
 		struct itimerval v;
 

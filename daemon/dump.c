@@ -81,6 +81,7 @@ static void dump_ctx_done(struct dump_ctx *c)
 	if (c->known != c->opts->known)
 		page_hash_index_free(c->known);
 	proc_maps_free(c->maps, c->n_maps);
+	proc_maps_free(c->pre_maps, c->n_pre_maps);
 	snapshot_free(c->snap);
 	inject_close(&c->inj);
 }
@@ -105,14 +106,25 @@ static int set_memory_source(struct dump_ctx *c, pid_t pid)
  * fork would not copy, and (when it is to run on) a copy-on-write copy to
  * read the rest from. Without a copy the rest is read before it runs again.
  */
+/* With -v: how long each step of the freeze took (the freeze is what users feel). */
+static int timed(const char *what, uint64_t *t, int r)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+	log_debug("frozen: %s %" PRIu64 " us", what, (now - *t) / 1000);
+	*t = now;
+	return r;
+}
+
 static int capture(struct dump_ctx *c)
 {
+	uint64_t t = now_ns(CLOCK_MONOTONIC);
 	int r;
 
-	r = dump_read_maps(c);
+	r = timed("maps", &t, dump_read_maps(c));
 	if (r < 0)
 		return r;
-	r = dump_prepare_threads(c);
+	r = timed("threads", &t, dump_prepare_threads(c));
 	if (r < 0)
 		return r;
 	if (r > 0 && (r = dump_read_maps(c)) < 0)
@@ -120,23 +132,23 @@ static int capture(struct dump_ctx *c)
 	r = inject_open(c->pid, 0, 0, &c->snap->cpu, &c->inj);
 	if (r < 0)
 		return log_error_errno(r, "Cannot open the memory of PID %d: %m", (int) c->pid);
-	r = dump_threads(c);
+	r = timed("thread state", &t, dump_threads(c));
 	if (r >= 0)
-		r = dump_process_state(c);
+		r = timed("process state", &t, dump_process_state(c));
 	if (r >= 0)
-		r = dump_injected_state(c);
+		r = timed("injected state", &t, dump_injected_state(c));
 	if (r >= 0)
 		r = set_memory_source(c, c->pid);
 	if (r >= 0)
-		r = dump_fds(c);
+		r = timed("files", &t, dump_fds(c));
 	if (r >= 0)
-		r = dump_regions(c);
+		r = timed("regions", &t, dump_regions(c));
 	if (r >= 0 && c->opts->leave_running && !c->opts->no_fork)
-		(void) dump_fork_child(c); /* on failure: read from the frozen target */
+		(void) timed("fork", &t, dump_fork_child(c)); /* on failure: read from the target */
 	if (r >= 0 && !c->child)
 		r = dump_region_pages(c);
 	dump_uninject(c);
-	return r;
+	return timed("uninject", &t, r);
 }
 
 static char *read_boot_id(void)
@@ -273,8 +285,8 @@ static int finish_pack(struct dump_ctx *c, struct image_stats *stats)
 	return 0;
 }
 
-int dump_process(pid_t pid, int parent_dfd, const char *name, const struct dump_options *opts,
-		 struct image_stats *ret_stats)
+static int dump_attempt(pid_t pid, int parent_dfd, const char *name,
+			const struct dump_options *opts, bool preread, struct image_stats *ret_stats)
 {
 	_cleanup_(image_writer_freep) struct image_writer *w = NULL;
 	struct dump_ctx c = { .pid = pid, .opts = opts, .inj.mem_fd = -EBADF, .mem_fd = -EBADF };
@@ -294,6 +306,8 @@ int dump_process(pid_t pid, int parent_dfd, const char *name, const struct dump_
 		r = image_error(r, name);
 		goto out;
 	}
+	if (preread)
+		dump_preread_maps(&c);
 	r = seize_process(pid, opts->freeze_timeout_ms ? opts->freeze_timeout_ms
 						       : DEFAULT_FREEZE_TIMEOUT_MS,
 			  &c.seized);
@@ -310,6 +324,8 @@ int dump_process(pid_t pid, int parent_dfd, const char *name, const struct dump_
 	}
 	if (c.child) {
 		r = set_memory_source(&c, c.child);
+		if (r >= 0)
+			r = dump_check_copy_flags(&c);
 		if (r >= 0)
 			r = dump_region_pages(&c);
 		if (r >= 0)
@@ -346,5 +362,16 @@ out:
 		c.seized = seize_release(c.seized);
 	}
 	dump_ctx_done(&c);
+	return r;
+}
+
+int dump_process(pid_t pid, int parent_dfd, const char *name, const struct dump_options *opts,
+		 struct image_stats *ret_stats)
+{
+	int r = dump_attempt(pid, parent_dfd, name, opts, /* preread= */ true, ret_stats);
+
+	/* A madvise() raced the pre-read (rare): again, with every flag read while frozen. */
+	if (r == -ESTALE)
+		r = dump_attempt(pid, parent_dfd, name, opts, /* preread= */ false, ret_stats);
 	return r;
 }

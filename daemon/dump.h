@@ -27,9 +27,14 @@ struct dump_ctx {
 	struct snapshot *snap;
 	struct proc_map *maps;
 	size_t n_maps;
+	/* smaps read before the freeze, whose flags the freeze borrows (see dump-mem.c) */
+	struct proc_map *pre_maps;
+	size_t n_pre_maps;
+	bool flags_borrowed;
 	struct inject_target inj;
 	struct inject_thread *threads; /* parallel to snap->threads */
 	uint64_t mmap_area;	       /* scratch mapped into the target, or 0 */
+	uint64_t sig_not_default;      /* SigCgt | SigIgn: bit n-1 for signal n */
 	struct page_index *pages;
 	struct pack_writer *pack;
 	struct page_hash_index *known;
@@ -59,7 +64,12 @@ int dump_thread_scratch(struct dump_ctx *c, pid_t tid, const struct user_regs_st
 			uint64_t *ret_lo, uint64_t *ret_hi);
 
 /* dump-mem.c */
+/* Before the freeze: the maps with their flags (smaps walks every page table: slow). */
+void dump_preread_maps(struct dump_ctx *c);
+/* Frozen: the maps, with flags from the pre-read where nothing changed. */
 int dump_read_maps(struct dump_ctx *c);
+/* The copy's flags match what was borrowed; -ESTALE when the pre-read was outrun. */
+int dump_check_copy_flags(struct dump_ctx *c);
 /* Regions and file objects, and the pages a fork would not copy (DONTFORK, WIPEONFORK). */
 int dump_regions(struct dump_ctx *c);
 /* The other private pages, from c->mem_pid. */

@@ -401,6 +401,32 @@ Test(pack, one_big_add_with_level_1, .init = store_setup, .fini = store_teardown
 	cr_assert_eq(memcmp(out, pages, n * PAGE_SIZE), 0);
 }
 
+Test(pack, compression_resumes_after_incompressible_frames, .init = store_setup,
+     .fini = store_teardown)
+{
+	/* 32 frames of random data (zstd tried less and less), then 32 that compress. */
+	const size_t half = 32 * PACK_PAGES_PER_FRAME, n = 2 * half;
+	_cleanup_free_ uint8_t *pages = pages_alloc(n), *out = pages_alloc(n);
+	_cleanup_free_ struct page_ref *refs = calloc(n, sizeof(*refs));
+	_cleanup_(pack_writer_freep) struct pack_writer *w = NULL;
+	_cleanup_(pack_reader_freep) struct pack_reader *r = NULL;
+	struct pack_stats st;
+	bool created;
+
+	fill_random(pages, half, 7);
+	fill_compressible(pages + half * PAGE_SIZE, half, 7);
+	cr_assert_eq(pack_writer_new(store_fd, 1, NULL, 1, &w), 0);
+	cr_assert_eq(pack_writer_add(w, pages, n, refs), 0);
+	cr_assert_eq(pack_writer_finish(w, &created, &st), 0);
+	cr_assert_eq(st.pages_stored, n);
+	/* Compressed again within RAW_PROBE frames: the second half costs little. */
+	cr_assert_lt(st.bytes_stored, (half + 8 * PACK_PAGES_PER_FRAME) * PAGE_SIZE,
+		     "stored %" PRIu64 " bytes", st.bytes_stored);
+	cr_assert_eq(pack_reader_open(store_fd, 1, &r), 0);
+	cr_assert_eq(pack_reader_read(r, 0, n, out), 0);
+	cr_assert_eq(memcmp(out, pages, n * PAGE_SIZE), 0);
+}
+
 Test(pack, dedup_within_a_pack, .init = store_setup, .fini = store_teardown)
 {
 	/* 10 distinct pages repeated, and 56 zero pages: 11 contents in 256 pages. */

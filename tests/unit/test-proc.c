@@ -1089,3 +1089,40 @@ Test(proc, parsers_take_no_bytes)
 	cr_expect_eq(proc_status_parse(NULL, 0, &status), -EBADMSG);
 	cr_expect_eq(proc_fdinfo_parse(NULL, 0, &fi), -EBADMSG);
 }
+
+Test(proc, limits_match_getrlimit)
+{
+	struct rlimit got[RLIM_NLIMITS], want;
+
+	cr_assert_eq(proc_read_limits(getpid(), got), 0);
+	for (int i = 0; i < RLIM_NLIMITS; i++) {
+		cr_assert_eq(getrlimit(i, &want), 0);
+		cr_assert_eq(got[i].rlim_cur, want.rlim_cur, "limit %d soft", i);
+		cr_assert_eq(got[i].rlim_max, want.rlim_max, "limit %d hard", i);
+	}
+}
+
+Test(proc, limits_values_and_damage)
+{
+	static const char head[] = "Limit                     Soft Limit           Hard Limit           "
+				   "Units     \n";
+	char buf[4096];
+	struct rlimit l[RLIM_NLIMITS];
+	size_t n = 0;
+
+	n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s", head);
+	for (int i = 0; i < RLIM_NLIMITS; i++)
+		n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%-25s %-20s %-20llu %-10s\n",
+				       i == 0 ? "Max cpu time" : "Max something", "unlimited",
+				       18446744073709551614ULL - (unsigned long long) i, "units");
+	cr_assert_eq(proc_limits_parse(buf, n, l), 0);
+	cr_assert_eq(l[0].rlim_cur, RLIM_INFINITY);
+	cr_assert_eq(l[3].rlim_max, 18446744073709551614ULL - 3);
+	/* One line short, a missing header, a number that overflows: damage. */
+	buf[n - 1] = 0;
+	cr_assert_eq(proc_limits_parse(buf, (size_t) (strrchr(buf, '\n') + 1 - buf), l), -EBADMSG);
+	buf[n - 1] = '\n';
+	cr_assert_eq(proc_limits_parse(buf + strlen(head), n - strlen(head), l), -EBADMSG);
+	memcpy(buf + strlen(head) + 26, "99999999999999999999999", 23);
+	cr_assert_eq(proc_limits_parse(buf, n, l), -EBADMSG);
+}
