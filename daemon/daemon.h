@@ -107,6 +107,7 @@ struct work {
 	struct job *job;
 	enum work_kind kind;
 	uint64_t version;  /* restore: which; 0 = newest good */
+	bool scheduled;	   /* by the job's timer or at start-up, not by a caller */
 	pid_t pid;	   /* the worker */
 	int fd;		   /* its result pipe */
 	int pidfd;
@@ -180,7 +181,12 @@ json_object *version_to_json(const struct store_version *v);
 bool job_process_alive(const struct job *j);
 
 /* work.c: asking the spawner for workers and following them */
-int work_start(struct job *j, enum work_kind kind, uint64_t version, struct work **ret);
+/*
+ * Asks the spawner for a worker. Nobody waits on a scheduled snapshot
+ * (scheduled: true), so its worker gives way to the target once it runs.
+ */
+int work_start(struct job *j, enum work_kind kind, uint64_t version, bool scheduled,
+	       struct work **ret);
 int work_add_waiter(struct work *w, struct connection *c, bool more);
 void work_drop_connection(struct manager *m, struct connection *c);
 int work_spawner_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);

@@ -134,7 +134,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 		(void) job_save(j);
 		return 0;
 	}
-	r = work_start(j, WORK_KIND_SNAPSHOT, 0, NULL);
+	r = work_start(j, WORK_KIND_SNAPSHOT, 0, /* scheduled= */ true, NULL);
 	if (r < 0)
 		job_schedule(j, j->interval_ns);
 	return 0;

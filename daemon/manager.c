@@ -61,7 +61,7 @@ static void restore_after_boot(struct manager *m)
 		if (!j->restore_on_boot || j->state != JOB_STATE_LOST || !j->n_versions)
 			continue;
 		log_info("%s: restoring after the reboot", j->name);
-		if (work_start(j, WORK_KIND_RESTORE, 0, NULL) < 0)
+		if (work_start(j, WORK_KIND_RESTORE, 0, /* scheduled= */ true, NULL) < 0)
 			log_error("%s: cannot start the restore", j->name);
 	}
 }

@@ -296,7 +296,7 @@ static void wait_for(struct connection *c, struct varlink_call *call, struct job
 		return;
 	}
 	if (!w) {
-		r = work_start(j, kind, version, &w);
+		r = work_start(j, kind, version, /* scheduled= */ false, &w);
 		if (r < 0) {
 			control_error_msg(c, kind == WORK_KIND_SNAPSHOT ? "io.ckptd.SnapshotFailed"
 									: "io.ckptd.RestoreFailed",

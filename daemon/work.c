@@ -33,10 +33,12 @@ static json_object *request_json(const struct work *w)
 	json_object_object_add(o, "owner", json_object_new_int64(j->owner));
 	json_object_object_add(o, "owner_gid", json_object_new_int64(j->owner_gid));
 	json_object_object_add(o, "version", json_object_new_int64((int64_t) w->version));
+	json_object_object_add(o, "scheduled", json_object_new_boolean(w->scheduled));
 	return o;
 }
 
-int work_start(struct job *j, enum work_kind kind, uint64_t version, struct work **ret)
+int work_start(struct job *j, enum work_kind kind, uint64_t version, bool scheduled,
+	       struct work **ret)
 {
 	struct manager *m = j->m;
 	struct pending_spawn *p;
@@ -57,6 +59,7 @@ int work_start(struct job *j, enum work_kind kind, uint64_t version, struct work
 	w->job = j;
 	w->kind = kind;
 	w->version = version;
+	w->scheduled = scheduled;
 	w->fd = w->pidfd = -EBADF;
 	varlink_reader_init(&w->reader, WORKER_MESSAGE_MAX);
 	req = request_json(w);
