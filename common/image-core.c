@@ -445,6 +445,13 @@ static int add_prpsinfo(struct note_buf *nb, const struct snapshot *s)
 }
 
 /* NT_FILE lets gdb and eu-readelf name the mapped files. */
+/* For NT_FILE, which only other tools read: an index out of range (the decoder refuses it) names
+ * nothing rather than reading past the array. */
+static const char *region_path(const struct snapshot *s, const struct snapshot_region *r)
+{
+	return r->file < s->n_files && s->files[r->file].path ? s->files[r->file].path : "";
+}
+
 static int add_nt_file(struct note_buf *nb, const struct snapshot *s)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
@@ -454,7 +461,7 @@ static int add_nt_file(struct note_buf *nb, const struct snapshot *s)
 	for (size_t i = 0; i < s->n_regions; i++)
 		if (s->regions[i].kind == REGION_KIND_FILE) {
 			count++;
-			names += strlen(s->files[s->regions[i].file].path) + 1;
+			names += strlen(region_path(s, &s->regions[i])) + 1;
 		}
 	len = 16 + count * 24 + names;
 	buf = calloc(1, len);
@@ -470,7 +477,7 @@ static int add_nt_file(struct note_buf *nb, const struct snapshot *s)
 
 		if (r->kind != REGION_KIND_FILE)
 			continue;
-		path = s->files[r->file].path;
+		path = region_path(s, r);
 		words[2 + j * 3] = r->start;
 		words[3 + j * 3] = r->end;
 		words[4 + j * 3] = r->pgoff / PAGE_SIZE;
