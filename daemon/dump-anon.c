@@ -176,10 +176,18 @@ static int check_watch(struct dump_ctx *c, int epfd, const struct proc_epoll_wat
 	struct kcmp_epoll_slot slot = {(uint32_t) epfd, (uint32_t) w->tfd, toff};
 	_cleanup_free_ char *link = NULL;
 	char what[32];
+	int r;
 
 	snprintf(what, sizeof(what), "fd/%d", w->tfd);
-	if (proc_readlink(c->pid, what, &link) < 0 ||
-	    syscall(SYS_kcmp, c->pid, c->pid, KCMP_EPOLL_TFD, w->tfd, &slot) != 0)
+	r = proc_readlink(c->pid, what, &link) < 0
+		    ? -1
+		    : (int) syscall(SYS_kcmp, c->pid, c->pid, KCMP_EPOLL_TFD, w->tfd, &slot);
+	if (r < 0 && errno == ENOSYS)
+		return log_error_errno(-ENOSYS,
+				       "Cannot check the registrations of the epoll on fd %d "
+				       "of PID %d: this kernel lacks kcmp (CONFIG_KCMP)",
+				       epfd, (int) c->pid);
+	if (r != 0)
 		return log_error_errno(
 			-EOPNOTSUPP,
 			"fd %d of PID %d is an epoll watching fd %d, which the process "
