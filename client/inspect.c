@@ -106,6 +106,26 @@ static const struct snapshot_fd *fd_of(const struct snapshot *s, size_t i, const
 	return fd;
 }
 
+/* What an event fd held, for people; "" for other kinds. */
+static const char *anon_state(const struct snapshot_file *f, char *buf, size_t size)
+{
+	const struct snapshot_anon *a = &f->anon;
+
+	buf[0] = 0;
+	if (f->kind == FILE_KIND_EVENTFD)
+		snprintf(buf, size, "count %" PRIu64 "%s", a->count,
+			 a->flags & 1 ? " semaphore" : "");
+	else if (f->kind == FILE_KIND_TIMERFD)
+		snprintf(buf, size, "clock %d flags %u left %" PRIu64 " ns every %" PRIu64
+				    " ns, %" PRIu64 " unread",
+			 (int) a->clockid, a->flags, a->value_ns, a->interval_ns, a->count);
+	else if (f->kind == FILE_KIND_SIGNALFD)
+		snprintf(buf, size, "mask %016" PRIx64, a->sigmask);
+	else if (f->kind == FILE_KIND_EPOLL)
+		snprintf(buf, size, "%zu registrations", a->n_watches);
+	return buf;
+}
+
 static void print_human(const char *dir, const struct loaded *l)
 {
 	const struct image_manifest *m = l->img->manifest;
@@ -155,10 +175,12 @@ static void print_human(const char *dir, const struct loaded *l)
 		const struct snapshot_open_file *of;
 		const char *path;
 		const struct snapshot_fd *fd = fd_of(s, i, &path, &of);
+		char state[160];
 
-		printf("  %-4d %-9s pos %-10" PRIu64 " flags 0%o%s  %s\n", fd->fd,
+		printf("  %-4d %-9s pos %-10" PRIu64 " flags 0%o%s  %s %s\n", fd->fd,
 		       file_kind_to_string(s->files[of->file].kind), of->pos, of->flags,
-		       fd->cloexec ? " cloexec" : "", path);
+		       fd->cloexec ? " cloexec" : "", path,
+		       anon_state(&s->files[of->file], state, sizeof(state)));
 	}
 }
 
@@ -238,8 +260,13 @@ static json_object *json_fds(const struct snapshot *s)
 		const char *path;
 		const struct snapshot_fd *fd = fd_of(s, i, &path, &of);
 		json_object *o = json_object_new_object();
+		char state[160];
 
 		json_object_object_add(o, "fd", json_object_new_int(fd->fd));
+		if (file_kind_is_anon(s->files[of->file].kind))
+			json_object_object_add(o, "state",
+					       json_object_new_string(anon_state(
+						       &s->files[of->file], state, sizeof(state))));
 		json_object_object_add(
 			o, "kind", json_object_new_string(file_kind_to_string(s->files[of->file].kind)));
 		json_object_object_add(o, "path", json_object_new_string(path));

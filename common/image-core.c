@@ -116,6 +116,15 @@ enum file_tag {
 	TAG_F_SEALS,
 	TAG_F_SHARED_WRITE,
 	TAG_F_PIPE_SIZE,
+	/* struct snapshot_anon, written for the anonymous-inode kinds only */
+	TAG_F_COUNT,
+	TAG_F_ANON_FLAGS,
+	TAG_F_CLOCKID,
+	TAG_F_VALUE_NS,
+	TAG_F_INTERVAL_NS,
+	TAG_F_EXPIRY_NS,
+	TAG_F_SIGMASK,
+	TAG_F_WATCH, /* nested: fd (INDEX), events (A), data (B) */
 };
 
 enum fds_tag {
@@ -257,6 +266,20 @@ static void encode_regions(struct tlv_writer *w, const struct snapshot *s)
 	}
 }
 
+static void encode_anon(struct tlv_writer *w, const struct snapshot_anon *a)
+{
+	tlv_put_u64(w, TAG_F_COUNT, a->count);
+	tlv_put_u64(w, TAG_F_ANON_FLAGS, a->flags);
+	tlv_put_u64(w, TAG_F_CLOCKID, (uint64_t) a->clockid);
+	tlv_put_u64(w, TAG_F_VALUE_NS, a->value_ns);
+	tlv_put_u64(w, TAG_F_INTERVAL_NS, a->interval_ns);
+	tlv_put_u64(w, TAG_F_EXPIRY_NS, (uint64_t) a->expiry_ns);
+	tlv_put_u64(w, TAG_F_SIGMASK, a->sigmask);
+	for (size_t i = 0; i < a->n_watches; i++)
+		put_nested4(w, TAG_F_WATCH, (uint64_t) a->watches[i].fd, a->watches[i].events,
+			    a->watches[i].data, 0, 0);
+}
+
 static void encode_files(struct tlv_writer *w, const struct snapshot *s)
 {
 	for (size_t i = 0; i < s->n_files; i++) {
@@ -276,6 +299,8 @@ static void encode_files(struct tlv_writer *w, const struct snapshot *s)
 		tlv_put_u64(w, TAG_F_SEALS, f->seals);
 		tlv_put_u64(w, TAG_F_SHARED_WRITE, f->mapped_shared_write);
 		tlv_put_u64(w, TAG_F_PIPE_SIZE, f->pipe_size);
+		if (file_kind_is_anon(f->kind))
+			encode_anon(w, &f->anon);
 		tlv_end(w, m);
 	}
 }
@@ -420,6 +445,13 @@ static int add_prpsinfo(struct note_buf *nb, const struct snapshot *s)
 }
 
 /* NT_FILE lets gdb and eu-readelf name the mapped files. */
+/* For NT_FILE, which only other tools read: an index out of range (the decoder refuses it) names
+ * nothing rather than reading past the array. */
+static const char *region_path(const struct snapshot *s, const struct snapshot_region *r)
+{
+	return r->file < s->n_files && s->files[r->file].path ? s->files[r->file].path : "";
+}
+
 static int add_nt_file(struct note_buf *nb, const struct snapshot *s)
 {
 	_cleanup_free_ uint8_t *buf = NULL;
@@ -429,7 +461,7 @@ static int add_nt_file(struct note_buf *nb, const struct snapshot *s)
 	for (size_t i = 0; i < s->n_regions; i++)
 		if (s->regions[i].kind == REGION_KIND_FILE) {
 			count++;
-			names += strlen(s->files[s->regions[i].file].path) + 1;
+			names += strlen(region_path(s, &s->regions[i])) + 1;
 		}
 	len = 16 + count * 24 + names;
 	buf = calloc(1, len);
@@ -445,7 +477,7 @@ static int add_nt_file(struct note_buf *nb, const struct snapshot *s)
 
 		if (r->kind != REGION_KIND_FILE)
 			continue;
-		path = s->files[r->file].path;
+		path = region_path(s, r);
 		words[2 + j * 3] = r->start;
 		words[3 + j * 3] = r->end;
 		words[4 + j * 3] = r->pgoff / PAGE_SIZE;
@@ -910,6 +942,50 @@ static int decode_region(struct snapshot *s, const struct tlv_reader *v)
 	return k;
 }
 
+static int decode_watch(struct snapshot_file *f, const struct tlv_reader *v)
+{
+	struct snapshot_epoll_watch *w;
+	uint64_t n[5];
+	int r = get_nested4(v, n);
+
+	if (r < 0)
+		return r;
+	if (n[0] > INT32_MAX || n[1] > UINT32_MAX)
+		return -EBADMSG;
+	w = snapshot_add_watch(f);
+	if (!w)
+		return f->anon.n_watches >= SNAPSHOT_MAX_WATCHES ? -EBADMSG : -ENOMEM;
+	*w = (struct snapshot_epoll_watch){ (int32_t) n[0], (uint32_t) n[1], n[2] };
+	return 0;
+}
+
+/* The struct snapshot_anon tags; 0 for a tag that is not one of them. */
+static int decode_anon_item(struct snapshot_file *f, uint32_t tag, const struct tlv_reader *v)
+{
+	struct snapshot_anon *a = &f->anon;
+
+	switch (tag) {
+	case TAG_F_COUNT:
+		return tlv_get_u64(v, &a->count);
+	case TAG_F_ANON_FLAGS:
+		return tlv_get_u32(v, &a->flags);
+	case TAG_F_CLOCKID:
+		return tlv_get_i32(v, &a->clockid);
+	case TAG_F_VALUE_NS:
+		return tlv_get_u64(v, &a->value_ns);
+	case TAG_F_INTERVAL_NS:
+		return tlv_get_u64(v, &a->interval_ns);
+	case TAG_F_EXPIRY_NS:
+		return tlv_get_i64(v, &a->expiry_ns);
+	case TAG_F_SIGMASK:
+		return tlv_get_u64(v, &a->sigmask);
+	case TAG_F_WATCH:
+		return decode_watch(f, v);
+	default:
+		return 0;
+	}
+}
+
 static int decode_file(struct snapshot *s, const struct tlv_reader *v)
 {
 	struct snapshot_file *f = snapshot_add_file(s);
@@ -969,6 +1045,7 @@ static int decode_file(struct snapshot *s, const struct tlv_reader *v)
 			k = tlv_get_u32(&val, &f->pipe_size);
 			break;
 		default:
+			k = decode_anon_item(f, tag, &val);
 			break;
 		}
 		if (k < 0)

@@ -802,6 +802,147 @@ int proc_fdinfo_parse(const char *buf, size_t len, struct proc_fdinfo *ret)
 	return 0;
 }
 
+/* fdinfo of anonymous-inode files */
+
+/* The value of the one "key: value" line, trimmed; -EBADMSG if none or several. */
+static int fdinfo_field(const char *buf, size_t len, const char *key, struct span *ret)
+{
+	struct span rest = { buf, len }, line, k;
+	bool found = false;
+
+	if (has_nul(buf, len))
+		return -EBADMSG;
+	while (line_next(&rest, &line)) {
+		if (!span_cut(&line, ':', &k) || !span_eq(k, key))
+			continue;
+		if (found)
+			return -EBADMSG;
+		found = true;
+		span_trim(&line);
+		*ret = line;
+	}
+	return found ? 0 : -EBADMSG;
+}
+
+static int fdinfo_u64(const char *buf, size_t len, const char *key, unsigned base, uint64_t *ret)
+{
+	struct span v;
+	int r = fdinfo_field(buf, len, key, &v);
+
+	return r < 0 ? r : span_to_u64(v, base, ret);
+}
+
+/* "(seconds, nanoseconds)" as timerfd prints an itimerspec member. */
+static int fdinfo_timespec(const char *buf, size_t len, const char *key, uint64_t *ret_ns)
+{
+	struct span v, sec;
+	uint64_t s, ns;
+	int r = fdinfo_field(buf, len, key, &v);
+
+	if (r < 0)
+		return r;
+	if (v.n < 2 || v.p[0] != '(' || v.p[v.n - 1] != ')')
+		return -EBADMSG;
+	v.p++;
+	v.n -= 2;
+	if (!span_cut(&v, ',', &sec))
+		return -EBADMSG;
+	span_trim(&v);
+	if (span_to_u64(sec, 10, &s) < 0 || span_to_u64(v, 10, &ns) < 0 || ns >= 1000000000 ||
+	    s > (UINT64_MAX - ns) / 1000000000)
+		return -EBADMSG;
+	*ret_ns = s * 1000000000 + ns;
+	return 0;
+}
+
+int proc_eventfd_parse(const char *buf, size_t len, struct proc_eventfd *ret)
+{
+	uint64_t count, sem;
+
+	if (fdinfo_u64(buf, len, "eventfd-count", 16, &count) < 0 ||
+	    fdinfo_u64(buf, len, "eventfd-semaphore", 10, &sem) < 0 || sem > 1)
+		return -EBADMSG;
+	*ret = (struct proc_eventfd){ .count = count, .semaphore = sem != 0 };
+	return 0;
+}
+
+int proc_timerfd_parse(const char *buf, size_t len, struct proc_timerfd *ret)
+{
+	struct proc_timerfd t = {};
+	struct span v;
+	uint64_t flags;
+
+	if (fdinfo_field(buf, len, "clockid", &v) < 0 || span_to_i32(v, &t.clockid) < 0 ||
+	    fdinfo_u64(buf, len, "ticks", 10, &t.ticks) < 0 ||
+	    fdinfo_u64(buf, len, "settime flags", 8, &flags) < 0 || flags > UINT32_MAX ||
+	    fdinfo_timespec(buf, len, "it_value", &t.value_ns) < 0 ||
+	    fdinfo_timespec(buf, len, "it_interval", &t.interval_ns) < 0)
+		return -EBADMSG;
+	t.settime_flags = (uint32_t) flags;
+	*ret = t;
+	return 0;
+}
+
+int proc_signalfd_parse(const char *buf, size_t len, uint64_t *ret_mask)
+{
+	struct span v;
+
+	/* render_sigset_t(): 16 hex digits, signal 64 first, like SigBlk in status. */
+	if (fdinfo_field(buf, len, "sigmask", &v) < 0 || v.n != 16)
+		return -EBADMSG;
+	return span_to_u64(v, 16, ret_mask);
+}
+
+/* "tfd: %8d events: %8x data: %16llx  pos:%lli ino:%lx sdev:%x" */
+static int epoll_line_parse(struct span line, struct proc_epoll_watch *ret)
+{
+	struct span w[6], key;
+	int64_t pos;
+
+	for (size_t i = 0; i < ELEMENTSOF(w); i++)
+		if (!word_next(&line, &w[i]))
+			return -EBADMSG;
+	if (!span_eq(w[1], "events:") || !span_eq(w[3], "data:") ||
+	    span_to_i32(w[0], &ret->tfd) < 0 || ret->tfd < 0 || span_to_u32(w[2], 16, &ret->events) < 0 ||
+	    span_to_u64(w[4], 16, &ret->data) < 0)
+		return -EBADMSG;
+	/* "pos:N ino:X sdev:X", no blank after the colons. */
+	if (!span_cut(&w[5], ':', &key) || !span_eq(key, "pos") || span_to_i64(w[5], &pos) < 0 ||
+	    !word_next(&line, &w[0]) || !span_cut(&w[0], ':', &key) || !span_eq(key, "ino") ||
+	    span_to_u64(w[0], 16, &ret->ino) < 0 || !word_next(&line, &w[1]) ||
+	    !span_cut(&w[1], ':', &key) || !span_eq(key, "sdev") ||
+	    span_to_u32(w[1], 16, &ret->sdev) < 0)
+		return -EBADMSG;
+	return 0;
+}
+
+int proc_epoll_parse(const char *buf, size_t len, size_t max, struct proc_epoll_watch **ret,
+		     size_t *ret_n)
+{
+	_cleanup_free_ struct proc_epoll_watch *v = NULL;
+	struct span rest = { buf, len }, line;
+	size_t n = 0, allocated = 0;
+
+	if (has_nul(buf, len))
+		return -EBADMSG;
+	while (line_next(&rest, &line)) {
+		struct span word, copy = line;
+
+		if (!word_next(&copy, &word) || !span_eq(word, "tfd:"))
+			continue;
+		if (n >= max)
+			return -E2BIG;
+		if (GROW(v, allocated, n + 1) < 0)
+			return -ENOMEM;
+		if (epoll_line_parse(copy, &v[n]) < 0)
+			return -EBADMSG;
+		n++;
+	}
+	*ret = TAKE_PTR(v);
+	*ret_n = n;
+	return 0;
+}
+
 /* Readers */
 
 /* ENOENT under /proc/PID means the process is gone, unless /proc/PID is still there. */
@@ -975,6 +1116,18 @@ int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret)
 		len = nl ? (size_t) (nl - buf + 1) : 0;
 	}
 	return proc_fdinfo_parse(buf, len, ret);
+}
+
+int proc_read_fdinfo_text(pid_t pid, int fd, size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_free_ char *what = NULL;
+
+	if (fd < 0)
+		return -EBADF;
+	what = strdup_printf("fdinfo/%d", fd);
+	if (!what)
+		return -ENOMEM;
+	return proc_read_file(pid, what, max, ret, ret_len);
 }
 
 static int int_compare(const void *a, const void *b)

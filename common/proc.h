@@ -96,6 +96,36 @@ struct proc_fdinfo {
 
 int proc_fdinfo_parse(const char *buf, size_t len, struct proc_fdinfo *ret);
 
+/* What fdinfo adds for anonymous-inode files (6.x formats; older kernels lack lines: -EBADMSG). */
+struct proc_eventfd {
+	uint64_t count; /* "eventfd-count:", hex */
+	bool semaphore; /* "eventfd-semaphore:" */
+};
+
+struct proc_timerfd {
+	int32_t clockid;
+	uint64_t ticks;		/* expirations not read yet */
+	uint32_t settime_flags; /* TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET */
+	uint64_t value_ns;	/* time left; 0 also once expired */
+	uint64_t interval_ns;
+};
+
+struct proc_epoll_watch {
+	int32_t tfd;	 /* the fd number it was added with */
+	uint32_t events; /* EPOLLET, EPOLLONESHOT... included */
+	uint64_t data;
+	uint64_t ino; /* the target's inode and device */
+	uint32_t sdev;
+};
+
+int proc_eventfd_parse(const char *buf, size_t len, struct proc_eventfd *ret);
+int proc_timerfd_parse(const char *buf, size_t len, struct proc_timerfd *ret);
+/* "sigmask:": bit n-1 for signal n. */
+int proc_signalfd_parse(const char *buf, size_t len, uint64_t *ret_mask);
+/* Every "tfd:" line, in the kernel's order; -E2BIG past max of them. */
+int proc_epoll_parse(const char *buf, size_t len, size_t max, struct proc_epoll_watch **ret,
+		     size_t *ret_n);
+
 /* Readers: open /proc/PID/..., read, parse. -ESRCH when the process is gone. */
 int proc_read_maps(pid_t pid, bool with_vmflags, struct proc_map **ret, size_t *ret_n);
 int proc_read_stat(pid_t pid, struct proc_stat *ret);
@@ -105,6 +135,8 @@ int proc_read_limits(pid_t pid, struct rlimit *ret); /* RLIM_NLIMITS of them */
  * PID it names one process for good: a reused PID has another start time. */
 int proc_start_time(pid_t pid, uint64_t *ret);
 int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret);
+/* The whole of fdinfo/FD (an epoll's lists every registration), up to max bytes. */
+int proc_read_fdinfo_text(pid_t pid, int fd, size_t max, char **ret, size_t *ret_len);
 /* Sorted ascending. */
 int proc_read_tids(pid_t pid, pid_t **ret, size_t *ret_n);
 int proc_read_fds(pid_t pid, int **ret, size_t *ret_n);

@@ -33,8 +33,10 @@ struct snapshot *snapshot_free(struct snapshot *s)
 	for (size_t i = 0; i < s->n_regions; i++)
 		free(s->regions[i].name);
 	free(s->regions);
-	for (size_t i = 0; i < s->n_files; i++)
+	for (size_t i = 0; i < s->n_files; i++) {
 		free(s->files[i].path);
+		free(s->files[i].anon.watches);
+	}
 	free(s->files);
 	free(s->open_files);
 	free(s->fds);
@@ -47,19 +49,21 @@ struct snapshot *snapshot_free(struct snapshot *s)
 	return NULL;
 }
 
-#define DEFINE_APPENDER(fn, type, array, count, max, init)                                         \
-	type *fn(struct snapshot *s)                                                               \
+#define DEFINE_APPENDER_OF(owner, fn, type, array, allocated, count, max, init)                    \
+	type *fn(owner *s)                                                                         \
 	{                                                                                          \
 		type *e;                                                                           \
 		if (s->count >= (max))                                                             \
 			return NULL;                                                               \
-		if (GROW(s->array, s->allocated_##array, s->count + 1) < 0)                        \
+		if (GROW(s->array, s->allocated, s->count + 1) < 0)                                \
 			return NULL;                                                               \
 		e = &s->array[s->count++];                                                         \
 		memset(e, 0, sizeof(*e));                                                          \
 		init;                                                                              \
 		return e;                                                                          \
 	}
+#define DEFINE_APPENDER(fn, type, array, count, max, init)                                         \
+	DEFINE_APPENDER_OF(struct snapshot, fn, type, array, allocated_##array, count, max, init)
 
 DEFINE_APPENDER(snapshot_add_thread, struct snapshot_thread, threads, n_threads,
 		SNAPSHOT_MAX_THREADS, (void) 0)
@@ -70,6 +74,9 @@ DEFINE_APPENDER(snapshot_add_file, struct snapshot_file, files, n_files, SNAPSHO
 DEFINE_APPENDER(snapshot_add_open_file, struct snapshot_open_file, open_files, n_open_files,
 		SNAPSHOT_MAX_FDS, (void) 0)
 DEFINE_APPENDER(snapshot_add_fd, struct snapshot_fd, fds, n_fds, SNAPSHOT_MAX_FDS, (void) 0)
+DEFINE_APPENDER_OF(struct snapshot_file, snapshot_add_watch, struct snapshot_epoll_watch,
+		   anon.watches, anon.allocated_watches, anon.n_watches, SNAPSHOT_MAX_WATCHES,
+		   (void) 0)
 
 static int fail(const char **ret_reason, const char *reason)
 {
@@ -102,6 +109,34 @@ static int validate_regions(const struct snapshot *s, const char **ret_reason)
 	return 0;
 }
 
+static const struct snapshot_file *file_of_fd(const struct snapshot *s, int32_t fd)
+{
+	for (size_t i = 0; i < s->n_fds; i++)
+		if (s->fds[i].fd == fd)
+			return &s->files[s->open_files[s->fds[i].open_file].file];
+	return NULL;
+}
+
+/* Runs after the fd table is known good: every target must be a non-epoll fd of the process. */
+static int validate_watches(const struct snapshot *s, const char **ret_reason)
+{
+	for (size_t i = 0; i < s->n_files; i++) {
+		const struct snapshot_file *f = &s->files[i];
+
+		if (f->anon.n_watches > 0 && f->kind != FILE_KIND_EPOLL)
+			return fail(ret_reason, "a file that is not an epoll has registrations");
+		for (size_t j = 0; j < f->anon.n_watches; j++) {
+			const struct snapshot_file *t = file_of_fd(s, f->anon.watches[j].fd);
+
+			if (!t)
+				return fail(ret_reason, "an epoll registration names a missing fd");
+			if (t->kind == FILE_KIND_EPOLL)
+				return fail(ret_reason, "an epoll registration names an epoll");
+		}
+	}
+	return 0;
+}
+
 static int validate_files(const struct snapshot *s, const char **ret_reason)
 {
 	for (size_t i = 0; i < s->n_files; i++) {
@@ -127,7 +162,7 @@ static int validate_files(const struct snapshot *s, const char **ret_reason)
 		if (i > 0 && s->fds[i - 1].fd >= s->fds[i].fd)
 			return fail(ret_reason, "file descriptors are duplicated or out of order");
 	}
-	return 0;
+	return validate_watches(s, ret_reason);
 }
 
 static int validate_threads(const struct snapshot *s, const char **ret_reason)
@@ -207,10 +242,24 @@ const char *file_kind_to_string(enum file_kind k)
 		return "external";
 	case FILE_KIND_PIPE:
 		return "pipe";
+	case FILE_KIND_EVENTFD:
+		return "eventfd";
+	case FILE_KIND_TIMERFD:
+		return "timerfd";
+	case FILE_KIND_SIGNALFD:
+		return "signalfd";
+	case FILE_KIND_EPOLL:
+		return "epoll";
 	case _FILE_KIND_MAX:
 		break;
 	}
 	return "?";
+}
+
+bool file_kind_is_anon(enum file_kind k)
+{
+	return k == FILE_KIND_EVENTFD || k == FILE_KIND_TIMERFD || k == FILE_KIND_SIGNALFD ||
+	       k == FILE_KIND_EPOLL;
 }
 
 const char *region_prot_to_string(const struct snapshot_region *r, char buf[static 5])

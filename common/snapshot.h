@@ -23,6 +23,7 @@
 #define SNAPSHOT_XSTATE_MAX 65536
 #define SNAPSHOT_AUXV_MAX 4096
 #define SNAPSHOT_NSIG 64
+#define SNAPSHOT_MAX_WATCHES 65536 /* registrations of one epoll */
 
 /* siginfo_t as the kernel hands it to PTRACE_PEEKSIGINFO. */
 struct snapshot_siginfo {
@@ -155,6 +156,11 @@ enum file_kind {
 	FILE_KIND_DEVICE,    /* /dev/null and its kin: reopened by path */
 	FILE_KIND_EXTERNAL,  /* a pipe, terminal or socket on stdio: not ours to save */
 	FILE_KIND_PIPE,	     /* a pipe whose both ends the process holds: contents saved */
+	/* Anonymous-inode objects: one file per open file description, state in .anon. */
+	FILE_KIND_EVENTFD,  /* counter and EFD_SEMAPHORE */
+	FILE_KIND_TIMERFD,  /* clock, settime flags, time left, period, unread ticks */
+	FILE_KIND_SIGNALFD, /* signal mask */
+	FILE_KIND_EPOLL,    /* registrations, re-made once every fd exists */
 	_FILE_KIND_MAX,
 };
 
@@ -167,6 +173,26 @@ struct snapshot_identity {
 	uint32_t build_id_size; /* 0: none (not an ELF file, or no note) */
 };
 
+/* One epoll registration: the target is the process's own fd of that number. */
+struct snapshot_epoll_watch {
+	int32_t fd;
+	uint32_t events; /* as the kernel keeps them: EPOLLET, EPOLLONESHOT... included */
+	uint64_t data;
+};
+
+/* State of an eventfd, timerfd, signalfd or epoll; each kind uses its own fields. */
+struct snapshot_anon {
+	uint64_t count;	 /* eventfd: counter; timerfd: expirations not read yet */
+	uint32_t flags;	 /* eventfd: EFD_SEMAPHORE; timerfd: TFD_TIMER_ABSTIME, ..._CANCEL_ON_SET */
+	int32_t clockid; /* timerfd */
+	uint64_t value_ns;    /* timerfd: time left; 0: disarmed */
+	uint64_t interval_ns; /* timerfd */
+	int64_t expiry_ns;    /* timerfd: value_ns + the timer's clock at dump */
+	uint64_t sigmask;     /* signalfd: bit n-1 for signal n */
+	struct snapshot_epoll_watch *watches; /* epoll */
+	size_t n_watches, allocated_watches;
+};
+
 struct snapshot_file {
 	enum file_kind kind;
 	char *path; /* FILE_KIND_MEMFD: the memfd's name; FILE_KIND_EXTERNAL: what it was */
@@ -175,6 +201,7 @@ struct snapshot_file {
 	uint32_t seals;		  /* FILE_KIND_MEMFD */
 	uint32_t pipe_size;	  /* FILE_KIND_PIPE: its capacity (F_GETPIPE_SZ) */
 	bool mapped_shared_write; /* it changes under us: check only that it is the same inode */
+	struct snapshot_anon anon;
 };
 
 /* One open file description; fds that share it were dup()ed from one another. */
@@ -215,6 +242,9 @@ struct snapshot_region *snapshot_add_region(struct snapshot *s);
 struct snapshot_file *snapshot_add_file(struct snapshot *s);
 struct snapshot_open_file *snapshot_add_open_file(struct snapshot *s);
 struct snapshot_fd *snapshot_add_fd(struct snapshot *s);
+struct snapshot_epoll_watch *snapshot_add_watch(struct snapshot_file *f);
+/* The kinds whose state lives in snapshot_file.anon, one file per description. */
+bool file_kind_is_anon(enum file_kind k);
 
 /* Structural checks that a decoded snapshot must pass before anything uses it. */
 int snapshot_validate(const struct snapshot *s, const char **ret_reason);

@@ -228,6 +228,8 @@ static int fd_object(struct dump_ctx *c, int fd, const char *link, uint32_t flag
 				       fd, (int) c->pid, link);
 	if (S_ISFIFO(st.st_mode) && pipe_is_internal(c, st.st_ino))
 		return pipe_object(c, link, &st, fd, ret_index);
+	if (dump_anon_handles(link))
+		return dump_anon_object(c, fd, link, ret_index);
 	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) &&
 	    !(S_ISCHR(st.st_mode) && device_allowed(st.st_rdev))) {
 		if (fd <= 2)
@@ -248,7 +250,7 @@ static int fd_object(struct dump_ctx *c, int fd, const char *link, uint32_t flag
 	return dump_file_object(c, path, deleted, own, ret_index);
 }
 
-static bool same_description(pid_t pid, int a, int b)
+bool dump_same_description(pid_t pid, int a, int b)
 {
 	return syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0;
 }
@@ -263,7 +265,7 @@ static int fd_description(struct dump_ctx *c, int fd, uint32_t file, const struc
 		uint32_t of = c->snap->fds[i].open_file;
 
 		if (c->snap->open_files[of].file == file &&
-		    same_description(c->pid, c->snap->fds[i].fd, fd)) {
+		    dump_same_description(c->pid, c->snap->fds[i].fd, fd)) {
 			*ret = of;
 			return 0;
 		}

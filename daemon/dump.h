@@ -87,6 +87,12 @@ int dump_reap_children(struct dump_ctx *c, const pid_t *children, size_t n);
 
 /* dump-files.c */
 int dump_fds(struct dump_ctx *c);
+/* kcmp(KCMP_FILE): whether fds a and b of pid share one open file description. */
+bool dump_same_description(pid_t pid, int a, int b);
 /* Finds or adds the file object for an inode; path as /proc shows it. */
 int dump_file_object(struct dump_ctx *c, const char *path, bool deleted, int fd,
 		     uint32_t *ret_index);
+
+/* dump-anon.c: eventfd, timerfd, signalfd, epoll (and inotify, refused). */
+bool dump_anon_handles(const char *link);
+int dump_anon_object(struct dump_ctx *c, int fd, const char *link, uint32_t *ret_index);

@@ -103,6 +103,10 @@ int restore_check_files(struct restore_ctx *c)
 		case FILE_KIND_SHMEM:
 		case FILE_KIND_EXTERNAL:
 		case FILE_KIND_PIPE:
+		case FILE_KIND_EVENTFD:
+		case FILE_KIND_TIMERFD:
+		case FILE_KIND_SIGNALFD:
+		case FILE_KIND_EPOLL:
 		case _FILE_KIND_MAX:
 			break;
 		}
@@ -270,6 +274,14 @@ static int create_file(struct restore_ctx *c, uint32_t i)
 		if (fd >= 0)
 			c->file_fds[i] = fd;
 		return fd < 0 ? log_error_errno(fd, "Cannot recreate a pipe: %m") : 0;
+	case FILE_KIND_EVENTFD:
+	case FILE_KIND_TIMERFD:
+	case FILE_KIND_SIGNALFD:
+	case FILE_KIND_EPOLL:
+		fd = restore_create_anon(f);
+		if (fd >= 0)
+			c->file_fds[i] = fd;
+		return fd < 0 ? fd : 0;
 	case FILE_KIND_REGULAR:
 	case FILE_KIND_DIRECTORY:
 	case FILE_KIND_DEVICE:
@@ -282,6 +294,22 @@ static int create_file(struct restore_ctx *c, uint32_t i)
 	c->file_fds[i] = fd;
 	r = fill_file(c, f, fd);
 	return r;
+}
+
+/* An anonymous-inode file is one description already: the fd itself, with O_NONBLOCK as saved. */
+static int anon_description(struct restore_ctx *c, const struct snapshot_open_file *o)
+{
+	int fd = fcntl(c->file_fds[o->file], F_DUPFD_CLOEXEC, 3);
+
+	if (fd < 0 || fcntl(fd, F_SETFL, (int) (o->flags & O_NONBLOCK)) < 0) {
+		int r = log_error_errno(-errno, "Cannot set up a %s: %m",
+					file_kind_to_string(c->snap->files[o->file].kind));
+
+		if (fd >= 0)
+			(void) close(fd);
+		return r;
+	}
+	return fd;
 }
 
 /* Another open file description of the same inode, with the saved flags and offset. */
@@ -307,6 +335,8 @@ static int open_description(struct restore_ctx *c, const struct snapshot_open_fi
 			fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 		return fd < 0 ? log_error_errno(-errno, "Cannot open /dev/null: %m") : fd;
 	}
+	if (file_kind_is_anon(f->kind))
+		return anon_description(c, o);
 	if (c->file_fds[o->file] >= 0) {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", c->file_fds[o->file]);
 		fd = open(f->kind == FILE_KIND_REGULAR || f->kind == FILE_KIND_DIRECTORY ||

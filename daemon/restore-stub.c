@@ -154,6 +154,10 @@ static _noreturn_ void stub_main(struct restore_ctx *c, const struct stub_plan *
 			stub_fail(ready_wr, -errno);
 	}
 	(void) syscall(SYS_close_range, p->first_description, ~0U, 0);
+	/* Every target fd exists now, with its own number: the key epoll files it under. */
+	ok = restore_epoll_watches(s);
+	if (ok < 0)
+		stub_fail(ready_wr, ok);
 	if (chdir(s->proc.cwd) < 0)
 		stub_fail(ready_wr, -errno);
 	umask((mode_t) s->proc.umask);
@@ -219,8 +223,8 @@ static int take_over(struct restore_ctx *c, int ready_rd)
 	if (n != sizeof(code))
 		return log_error_errno(-EIO, "The restore stub died while preparing");
 	if (code < 0)
-		return log_error_errno(code, "The restore stub could not prepare its files or "
-					     "working directory (%s): %m",
+		return log_error_errno(code, "The restore stub could not prepare its files, epoll "
+					     "registrations or working directory (%s): %m",
 				       c->snap->proc.cwd);
 	r = ptrace_seize(c->pid, STUB_OPTIONS);
 	if (r >= 0)

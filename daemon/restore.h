@@ -47,6 +47,11 @@ struct restore_ctx {
 	size_t tramp_data_size;
 };
 
+/* restore-anon.c: an eventfd, timerfd, signalfd or epoll with its saved state, or -errno. */
+int restore_create_anon(const struct snapshot_file *f);
+/* Runs in the stub once its fds are the saved ones; -errno. */
+int restore_epoll_watches(const struct snapshot *s);
+
 /* restore-files.c */
 int restore_check_files(struct restore_ctx *c);
 int restore_prepare_files(struct restore_ctx *c);

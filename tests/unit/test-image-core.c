@@ -41,6 +41,33 @@ static void fill_thread(struct snapshot_thread *t, pid_t tid, uint8_t seed)
 	t->pending[1].bytes[127] = seed;
 }
 
+/* One of each anonymous-inode kind, every state field set; the epoll watches fds 7 and 8. */
+static void add_anon_files(struct snapshot *s)
+{
+	struct snapshot_file *f;
+
+	f = snapshot_add_file(s);
+	f->kind = FILE_KIND_EVENTFD;
+	f->path = strdup("anon_inode:[eventfd]");
+	f->anon.count = 0xfffffffffffffffeull;
+	f->anon.flags = 1; /* EFD_SEMAPHORE */
+	f = snapshot_add_file(s);
+	f->kind = FILE_KIND_TIMERFD;
+	f->path = strdup("anon_inode:[timerfd]");
+	f->anon = (struct snapshot_anon){ .count = 3, .flags = 3, .clockid = 8,
+					  .value_ns = 1500000000, .interval_ns = 250000,
+					  .expiry_ns = -2 };
+	f = snapshot_add_file(s);
+	f->kind = FILE_KIND_SIGNALFD;
+	f->path = strdup("anon_inode:[signalfd]");
+	f->anon.sigmask = 0x8000000200000200ull;
+	f = snapshot_add_file(s);
+	f->kind = FILE_KIND_EPOLL;
+	f->path = strdup("anon_inode:[eventpoll]");
+	*snapshot_add_watch(f) = (struct snapshot_epoll_watch){ 8, 0x80000019, UINT64_MAX };
+	*snapshot_add_watch(f) = (struct snapshot_epoll_watch){ 7, 0x40000000, 7 };
+}
+
 static struct snapshot *sample(void)
 {
 	struct snapshot *s = snapshot_new();
@@ -112,6 +139,7 @@ static struct snapshot *sample(void)
 	f->kind = FILE_KIND_PIPE;
 	f->path = strdup("pipe:[77]");
 	f->pipe_size = 65536;
+	add_anon_files(s);
 	p->exe_file = 0;
 
 	r = snapshot_add_region(s);
@@ -136,6 +164,13 @@ static struct snapshot *sample(void)
 	*fd = (struct snapshot_fd){ 2, 0, false };
 	fd = snapshot_add_fd(s);
 	*fd = (struct snapshot_fd){ 7, 1, true };
+	/* files 3-6: eventfd, timerfd, signalfd, epoll, on fds 8-11 */
+	for (uint32_t i = 0; i < 4; i++) {
+		o = snapshot_add_open_file(s);
+		*o = (struct snapshot_open_file){ 3 + i, O_RDWR | (i % 2 ? O_NONBLOCK : 0), 0 };
+		fd = snapshot_add_fd(s);
+		*fd = (struct snapshot_fd){ 8 + (int32_t) i, 2 + i, i < 2 };
+	}
 	return s;
 }
 
@@ -156,6 +191,18 @@ static void assert_same_thread(const struct snapshot_thread *a, const struct sna
 	cr_assert_eq(a->altstack_flags, b->altstack_flags);
 	cr_assert_eq(a->n_pending, b->n_pending);
 	cr_assert_eq(memcmp(a->pending, b->pending, a->n_pending * sizeof(*a->pending)), 0);
+}
+
+static void assert_same_anon(const struct snapshot_anon *a, const struct snapshot_anon *b)
+{
+	cr_assert(a->count == b->count && a->flags == b->flags && a->clockid == b->clockid &&
+		  a->value_ns == b->value_ns && a->interval_ns == b->interval_ns &&
+		  a->expiry_ns == b->expiry_ns && a->sigmask == b->sigmask);
+	cr_assert_eq(a->n_watches, b->n_watches);
+	for (size_t i = 0; i < a->n_watches; i++)
+		cr_assert(a->watches[i].fd == b->watches[i].fd &&
+			  a->watches[i].events == b->watches[i].events &&
+			  a->watches[i].data == b->watches[i].data, "watch %zu", i);
 }
 
 static void assert_same(const struct snapshot *a, const struct snapshot *b)
@@ -219,6 +266,7 @@ static void assert_same(const struct snapshot *a, const struct snapshot *b)
 		cr_assert(f->stream == g->stream && f->seals == g->seals &&
 			  f->pipe_size == g->pipe_size &&
 			  f->mapped_shared_write == g->mapped_shared_write);
+		assert_same_anon(&f->anon, &g->anon);
 	}
 	cr_assert_eq(a->n_open_files, b->n_open_files);
 	cr_assert_eq(memcmp(a->open_files, b->open_files, a->n_open_files * sizeof(*a->open_files)),
@@ -371,7 +419,7 @@ static void wrong_leader(struct snapshot *s)
 
 static void bad_open_file(struct snapshot *s)
 {
-	s->fds[2].open_file = 5;
+	s->fds[2].open_file = 99;
 }
 
 static void duplicate_tid(struct snapshot *s)
@@ -384,12 +432,33 @@ static void unaligned_region(struct snapshot *s)
 	s->regions[1].end += 1;
 }
 
+static struct snapshot_file *epoll_of(struct snapshot *s)
+{
+	return &s->files[6];
+}
+
+static void watch_missing_fd(struct snapshot *s)
+{
+	epoll_of(s)->anon.watches[0].fd = 12;
+}
+
+static void watch_nested_epoll(struct snapshot *s)
+{
+	epoll_of(s)->anon.watches[1].fd = 11; /* the epoll itself */
+}
+
+static void watches_on_an_eventfd(struct snapshot *s)
+{
+	*snapshot_add_watch(&s->files[3]) = (struct snapshot_epoll_watch){ 7, 1, 0 };
+}
+
 /* Structurally invalid snapshots are refused with a reason, whatever encoded them. */
 Test(image_core, invalid_contents_are_refused)
 {
 	void (*changes[])(struct snapshot *) = {
-		bad_region_file, overlapping_regions, wrong_leader,
-		bad_open_file,	 duplicate_tid,	      unaligned_region,
+		bad_region_file,  overlapping_regions, wrong_leader,
+		bad_open_file,	  duplicate_tid,       unaligned_region,
+		watch_missing_fd, watch_nested_epoll,  watches_on_an_eventfd,
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(changes); i++) {

@@ -8,10 +8,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <inttypes.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -765,6 +768,131 @@ Test(proc, fdinfo_handmade)
 		cr_expect_eq(fi.flags, 2, "case %zu", i);
 		cr_expect_eq(fi.mnt_id, 3, "case %zu", i);
 		cr_expect_eq(fi.ino, cases[i].ino, "case %zu", i);
+	}
+}
+
+/* fdinfo of eventfd, timerfd, signalfd and epoll */
+
+Test(proc, anon_fdinfo_fixtures)
+{
+	_cleanup_free_ struct proc_epoll_watch *w = NULL;
+	_cleanup_free_ char *ev = NULL, *sem = NULL, *tfd = NULL, *sfd = NULL, *ep = NULL;
+	size_t ev_len, sem_len, tfd_len, sfd_len, ep_len, n;
+	struct proc_eventfd e;
+	struct proc_timerfd t;
+	uint64_t mask;
+
+	ev = fixture("fdinfo-eventfd", &ev_len);
+	sem = fixture("fdinfo-eventfd-semaphore", &sem_len);
+	tfd = fixture("fdinfo-timerfd", &tfd_len);
+	sfd = fixture("fdinfo-signalfd", &sfd_len);
+	ep = fixture("fdinfo-epoll-three", &ep_len);
+
+	cr_assert_eq(proc_eventfd_parse(ev, ev_len, &e), 0);
+	cr_expect(e.count == 7 && !e.semaphore);
+	cr_assert_eq(proc_eventfd_parse(sem, sem_len, &e), 0);
+	cr_expect(e.count == 0x1a2b3c && e.semaphore, "count %#" PRIx64, e.count);
+
+	cr_assert_eq(proc_timerfd_parse(tfd, tfd_len, &t), 0);
+	cr_expect_eq(t.clockid, CLOCK_BOOTTIME);
+	cr_expect_eq(t.ticks, 1);
+	cr_expect_eq(t.settime_flags, TFD_TIMER_ABSTIME);
+	cr_expect_eq(t.value_ns, 0);
+	cr_expect_eq(t.interval_ns, 2500000000ull);
+
+	cr_assert_eq(proc_signalfd_parse(sfd, sfd_len, &mask), 0);
+	cr_expect_eq(mask, (1ull << (SIGUSR1 - 1)) | (1ull << (34 - 1)) | (1ull << 63),
+		     "%#" PRIx64, mask);
+
+	cr_assert_eq(proc_epoll_parse(ep, ep_len, 16, &w, &n), 0);
+	cr_assert_eq(n, 3);
+	cr_expect(w[0].tfd == 5 && w[0].events == (EPOLLOUT | EPOLLEXCLUSIVE | EPOLLERR | EPOLLHUP) &&
+		  w[0].data == 0 && w[0].ino == 0x40e && w[0].sdev == 0x10);
+	cr_expect(w[1].tfd == 3 && w[1].events == (EPOLLIN | EPOLLONESHOT | EPOLLERR | EPOLLHUP) &&
+		  w[1].data == 7);
+	cr_expect(w[2].tfd == 4 && w[2].events == (EPOLLIN | EPOLLET | EPOLLERR | EPOLLHUP) &&
+		  w[2].data == 0xfedcba9876543210ull);
+}
+
+/* A file of one kind is not read as another, and an epoll without watches has none. */
+Test(proc, anon_fdinfo_wrong_kind)
+{
+	_cleanup_free_ struct proc_epoll_watch *w = NULL;
+	_cleanup_free_ char *ev = NULL, *reg = NULL;
+	size_t ev_len, reg_len, n = 99;
+	struct proc_timerfd t;
+	struct proc_eventfd e;
+	uint64_t mask;
+
+	ev = fixture("fdinfo-eventfd", &ev_len);
+	reg = fixture("fdinfo-regular", &reg_len);
+	cr_expect_eq(proc_timerfd_parse(ev, ev_len, &t), -EBADMSG);
+	cr_expect_eq(proc_signalfd_parse(ev, ev_len, &mask), -EBADMSG);
+	cr_expect_eq(proc_eventfd_parse(reg, reg_len, &e), -EBADMSG);
+	cr_assert_eq(proc_epoll_parse(reg, reg_len, 16, &w, &n), 0);
+	cr_expect_eq(n, 0);
+}
+
+Test(proc, anon_fdinfo_handmade)
+{
+	static const struct {
+		int kind; /* 0 eventfd, 1 timerfd, 2 signalfd, 3 epoll (at most 2 watches) */
+		const char *text;
+		int error;
+	} cases[] = {
+		{ 0, "eventfd-count: ffffffffffffffff\neventfd-semaphore: 0\n", 0 },
+		{ 0, "eventfd-count: 10000000000000000\neventfd-semaphore: 0\n", -EBADMSG },
+		{ 0, "eventfd-count: 5\n", -EBADMSG }, /* before 6.6: semaphore unknown */
+		{ 0, "eventfd-count: 5\neventfd-semaphore: 2\n", -EBADMSG },
+		{ 0, "eventfd-count: 5\neventfd-count: 6\neventfd-semaphore: 0\n", -EBADMSG },
+		{ 1, "clockid: 0\nticks: 0\nsettime flags: 00\nit_value: (1, 2)\n"
+		     "it_interval: (0, 0)\n", 0 },
+		{ 1, "clockid: 0\nticks: 0\nsettime flags: 00\nit_value: (1, 1000000000)\n"
+		     "it_interval: (0, 0)\n", -EBADMSG },
+		{ 1, "clockid: 0\nticks: 0\nsettime flags: 08\nit_value: (1, 2)\n"
+		     "it_interval: (0, 0)\n", -EBADMSG },
+		{ 1, "clockid: 0\nticks: 0\nsettime flags: 00\nit_value: 1, 2\n"
+		     "it_interval: (0, 0)\n", -EBADMSG },
+		{ 1, "clockid: 0\nticks: 0\nsettime flags: 00\nit_value: (18446744073, 0)\n"
+		     "it_interval: (0, 0)\n", 0 },
+		{ 1, "clockid: 0\nticks: 0\nsettime flags: 00\nit_value: (18446744074, 0)\n"
+		     "it_interval: (0, 0)\n", -EBADMSG },
+		{ 2, "sigmask:\t0000000000000001\n", 0 },
+		{ 2, "sigmask:\t01\n", -EBADMSG },
+		{ 2, "sigmask:\t000000000000000g\n", -EBADMSG },
+		{ 3, "tfd:        6 events:       19 data:               2a  pos:0 ino:40e sdev:10\n", 0 },
+		{ 3, "tfd:       -6 events:       19 data:               2a  pos:0 ino:40e sdev:10\n",
+		  -EBADMSG },
+		{ 3, "tfd:        6 events:       19 data:               2a\n", -EBADMSG },
+		{ 3, "tfd:        6 events: 100000000 data: 2a  pos:0 ino:40e sdev:10\n", -EBADMSG },
+		{ 3, "tfd: 1 events: 1 data: 1 pos:0 ino:1 sdev:1\ntfd: 2 events: 1 data: 1 pos:0 "
+		     "ino:1 sdev:1\ntfd: 3 events: 1 data: 1 pos:0 ino:1 sdev:1\n", -E2BIG },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		size_t len = strlen(cases[i].text), n;
+		_cleanup_free_ char *buf = copy_exact(cases[i].text, len);
+		_cleanup_free_ struct proc_epoll_watch *w = NULL;
+		struct proc_eventfd e;
+		struct proc_timerfd t;
+		uint64_t mask;
+		int r = 0;
+
+		switch (cases[i].kind) {
+		case 0:
+			r = proc_eventfd_parse(buf, len, &e);
+			break;
+		case 1:
+			r = proc_timerfd_parse(buf, len, &t);
+			break;
+		case 2:
+			r = proc_signalfd_parse(buf, len, &mask);
+			break;
+		case 3:
+			r = proc_epoll_parse(buf, len, 2, &w, &n);
+			break;
+		}
+		cr_expect_eq(r, cases[i].error, "case %zu: %d", i, r);
 	}
 }
 

@@ -162,6 +162,17 @@ Test(snapshot, appenders_stop_at_their_limit)
 	cr_assert_null(snapshot_free(NULL));
 }
 
+Test(snapshot, watches_stop_at_their_limit)
+{
+	struct snapshot_file f = {};
+
+	for (size_t i = 0; i < SNAPSHOT_MAX_WATCHES; i++)
+		cr_assert_not_null(snapshot_add_watch(&f));
+	cr_assert_null(snapshot_add_watch(&f));
+	cr_assert_eq(f.anon.n_watches, SNAPSHOT_MAX_WATCHES);
+	free(f.anon.watches);
+}
+
 Test(snapshot, names)
 {
 	struct snapshot_region r = { .prot = PROT_READ | PROT_EXEC, .flags = REGION_FLAG_SHARED };
@@ -170,5 +181,7 @@ Test(snapshot, names)
 	cr_assert_str_eq(region_prot_to_string(&r, buf), "r-xs");
 	cr_assert_str_eq(region_kind_to_string(REGION_KIND_VVAR_VCLOCK), "vvar_vclock");
 	cr_assert_str_eq(file_kind_to_string(FILE_KIND_PIPE), "pipe");
+	cr_assert_str_eq(file_kind_to_string(FILE_KIND_EPOLL), "epoll");
+	cr_assert(file_kind_is_anon(FILE_KIND_TIMERFD) && !file_kind_is_anon(FILE_KIND_PIPE));
 	cr_assert_str_eq(file_kind_to_string(_FILE_KIND_MAX), "?");
 }
