@@ -1,0 +1,62 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# timens: a workload started inside a time namespace whose CLOCK_MONOTONIC is
+# 10^6 s ahead of the host's reads both clocks through the vDSO at every step
+# and checks they never go back. After a snapshot and a restore (on a host
+# whose clocks are behind the process's) it must be in a new time namespace
+# whose offsets make its clocks go on from the snapshot, and finish with the
+# output of an uninterrupted run.
+#     timens.sh kill|leave
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+mode=$(e2e_mode "${1:-}")
+e2e_init "timens-$mode"
+[ -e /proc/self/ns/time ] || skip "this kernel has no time namespaces"
+
+AHEAD=1000000 # seconds
+
+launch() { start_bg "$1" "$TOOLS/timens" "$AHEAD" 0 "$WORKLOADS/clocks" "$1/out" "$1/ready" "$AHEAD"; }
+OUTPUTS=(out)
+
+# Offsets of the restored process's namespace: monotonic a little under
+# AHEAD (the host's clock went on between dump and restore), boottime 0
+# (the host's was ahead of the process's: nothing to hide).
+after_restore() {
+	local pid=$1 mono boot
+	mono=$(awk '$1 == "monotonic" { print $2 }' "/proc/$pid/timens_offsets")
+	boot=$(awk '$1 == "boottime" { print $2 }' "/proc/$pid/timens_offsets")
+	log "restored into a time namespace with offsets: monotonic ${mono} s, boottime ${boot} s"
+	[ "$mono" -le "$AHEAD" ] && [ "$mono" -gt $((AHEAD - 120)) ] ||
+		fail "monotonic offset ${mono} s; expected just under ${AHEAD} s"
+	[ "$boot" = 0 ] || fail "boottime offset ${boot} s; expected 0"
+}
+
+# The dump recorded the process's clocks, not the host's.
+saved_monotonic() {
+	python3 -c 'import json, sys; c = json.load(open(sys.argv[1]))["clocks"]
+assert c["monotonic_ns"] > c["host_monotonic_ns"], c
+print(c["monotonic_ns"])' "$T/inspect.json" || fail "the image's clocks are not the process's"
+}
+
+# The log of readings never goes back and stays above the namespace's
+# offset. With --leave-running the original went on logging after the
+# snapshot, so there the log may go back once: to the restored process's
+# first reading, which must be at or past the snapshot's clock.
+verify() {
+	local dir=$1 drops=0 saved=0 out
+	if [ "$dir" = "$T/run" ]; then
+		saved=$(saved_monotonic)
+		[ "$mode" = leave ] && drops=1
+	fi
+	out=$(awk -v min="${AHEAD}000000000" -v drops="$drops" -v saved="$saved" '
+		NF != 2 { print "line " NR " is malformed: " $0; exit }
+		$1 < min { print "line " NR ": monotonic " $1 " below the offset"; exit }
+		NR > 1 && ($1 < m || $2 < b) {
+			if (drops-- <= 0) { print "line " NR " went back: " m " " b " -> " $0; exit }
+			if ($1 < saved) { print "line " NR ": restored at " $1 ", before the snapshot " saved; exit }
+		}
+		{ m = $1; b = $2 }' "$dir/out.log")
+	[ -z "$out" ] || fail "$dir/out.log: $out"
+	[ "$(wc -l <"$dir/out.log")" -gt 100 ] || fail "$dir/out.log holds too few readings"
+}
+run_scenario "$mode"
