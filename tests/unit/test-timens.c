@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* daemon/timens.c: which restores need a time namespace, and with what offsets. */
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -121,4 +122,31 @@ Test(timens, host_ahead_makes_no_namespace)
 
 	cr_assert_eq(timens_capture(getpid(), &saved), 0);
 	cr_expect_eq(timens_offsets_for(&saved, off), 0);
+}
+
+/* A process whose children get another time namespace than its own cannot be recreated. */
+Test(timens, refuses_namespace_only_for_children)
+{
+	int pipe_fd[2], status;
+	char byte;
+	pid_t pid;
+
+	if (access("/proc/self/ns/time", F_OK) < 0 || geteuid() != 0)
+		cr_skip_test("needs time namespaces and root");
+	cr_assert_eq(pipe(pipe_fd), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(pipe_fd[0]);
+		if (unshare(CLONE_NEWTIME) < 0)
+			_exit(1);
+		(void) !write(pipe_fd[1], "x", 1);
+		sleep(5); /* ends on its own if we fail before killing it */
+		_exit(0);
+	}
+	close(pipe_fd[1]);
+	cr_assert_eq(read(pipe_fd[0], &byte, 1), 1);
+	cr_expect_eq(timens_check(pid), -EOPNOTSUPP);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
 }
