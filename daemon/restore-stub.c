@@ -220,8 +220,8 @@ static int clone_stub(pid_t pid, uint64_t flags)
  * it and creates the stub with CLONE_PARENT: the stub is our child, born in
  * the namespace, and the helper exits. Its exit status is the clone's errno.
  */
-static int clone_stub_in_timens(struct restore_ctx *c, const struct stub_plan *p, int go_rd,
-				int ready_wr, const int64_t off[2])
+static int helper_clone_stub(struct restore_ctx *c, const struct stub_plan *p, int go_rd,
+			     int ready_wr, const int64_t off[2])
 {
 	int status;
 	pid_t helper = fork();
@@ -229,8 +229,12 @@ static int clone_stub_in_timens(struct restore_ctx *c, const struct stub_plan *p
 	if (helper < 0)
 		return log_error_errno(-errno, "Cannot fork: %m");
 	if (helper == 0) {
-		int r = timens_enter_for_children(off);
+		int r;
 
+		/* The next free PID may be the very one the stub needs: let another helper try. */
+		if (getpid() == c->snap->proc.pid)
+			_exit(EAGAIN);
+		r = timens_enter_for_children(off);
 		if (r < 0)
 			_exit(HELPER_FAILED);
 		r = clone_stub(c->snap->proc.pid, CLONE_PARENT);
@@ -246,6 +250,17 @@ static int clone_stub_in_timens(struct restore_ctx *c, const struct stub_plan *p
 	if (WEXITSTATUS(status) == HELPER_FAILED)
 		return -ECHILD;
 	return WEXITSTATUS(status) ? -WEXITSTATUS(status) : c->snap->proc.pid;
+}
+
+static int clone_stub_in_timens(struct restore_ctx *c, const struct stub_plan *p, int go_rd,
+				int ready_wr, const int64_t off[2])
+{
+	int r = -EAGAIN;
+
+	/* Bounded: clone3() itself says EAGAIN when processes run out. */
+	for (int tries = 0; tries < 3 && r == -EAGAIN; tries++)
+		r = helper_clone_stub(c, p, go_rd, ready_wr, off);
+	return r;
 }
 
 static int take_over(struct restore_ctx *c, int ready_rd)
