@@ -404,7 +404,8 @@ compare_state() {
 
 # ckpt_cycle PID MODE IMG [notchild]: dump PID to IMG (MODE kill: ckptd kills
 # it; leave: --leave-running, then we kill it), restore, and check it came
-# back whole. PID is a child of this shell (started with start_bg) unless
+# back whole (restored with the options in array RESTORE_ARGS, if set). PID
+# is a child of this shell (started with start_bg) unless
 # "notchild" says so; then its exit status cannot be checked. If CYCLE_READY
 # names the workload's ready file, it is removed before the restore: see
 # check_resumed.
@@ -454,7 +455,7 @@ ckpt_cycle() {
 		rm -f "$CYCLE_READY"
 	fi
 	rc=0
-	run_ckptd restore -D "$img" || rc=$?
+	run_ckptd restore -D "$img" ${RESTORE_ARGS[@]+"${RESTORE_ARGS[@]}"} || rc=$?
 	[ "$rc" = 0 ] || fail "restore failed with exit $rc: $(ckptd_error_line)"
 	alive "$pid" || fail "no process with pid $pid after restore"
 	E2E_PIDS+=("$pid")

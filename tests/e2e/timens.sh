@@ -6,11 +6,24 @@
 # step and checks they never go back. After a snapshot and a restore it must
 # be in a new time namespace whose offsets make its clocks go on from the
 # snapshot, and finish with the output of an uninterrupted run.
-#     timens.sh kill|leave
+# With "vdso-patch", restore redirects the vDSO's functions as after a
+# kernel update: the redirected clock_gettime must answer in namespace time.
+#     timens.sh kill|leave [vdso-patch]
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mode=$(e2e_mode "${1:-}")
-e2e_init "timens-$mode"
+RESTORE_ARGS=()
+case ${2:-} in
+"") e2e_init "timens-$mode" ;;
+vdso-patch)
+	RESTORE_ARGS=(--vdso-patch)
+	e2e_init "timens-$mode-vdso-patch"
+	;;
+*)
+	echo "usage: $0 kill|leave [vdso-patch]" >&2
+	exit 2
+	;;
+esac
 [ -e /proc/self/ns/time ] || skip "this kernel has no time namespaces"
 
 AHEAD=1000000 # seconds, CLOCK_MONOTONIC's; CLOCK_BOOTTIME's is twice that
