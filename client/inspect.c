@@ -141,6 +141,10 @@ static void print_human(const char *dir, const struct loaded *l)
 	       (unsigned) s->proc.uid[0], m->exe);
 	printf("cmdline   %s\n", m->cmdline);
 	printf("cwd       %s\n", s->proc.cwd);
+	printf("clocks    monotonic %.3f s, boottime %.3f s (host: %.3f s, %.3f s)\n",
+	       (double) s->proc.clocks.monotonic_ns / 1e9, (double) s->proc.clocks.boottime_ns / 1e9,
+	       (double) s->proc.clocks.host_monotonic_ns / 1e9,
+	       (double) s->proc.clocks.host_boottime_ns / 1e9);
 	printf("cpu state");
 	for (unsigned i = 0; i < 64; i++)
 		if (s->cpu.xfeatures_used & (1ULL << i))
@@ -203,6 +207,18 @@ static json_object *json_cmdline(const struct snapshot_process *p)
 		i += n + 1;
 	}
 	return a;
+}
+
+/* As the process saw them at the freeze, and the host's (both in nanoseconds). */
+static json_object *json_clocks(const struct snapshot_clocks *c)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "monotonic_ns", json_object_new_int64(c->monotonic_ns));
+	json_object_object_add(o, "boottime_ns", json_object_new_int64(c->boottime_ns));
+	json_object_object_add(o, "host_monotonic_ns", json_object_new_int64(c->host_monotonic_ns));
+	json_object_object_add(o, "host_boottime_ns", json_object_new_int64(c->host_boottime_ns));
+	return o;
 }
 
 static json_object *json_threads(const struct snapshot *s)
@@ -295,6 +311,7 @@ static void print_json(const struct loaded *l)
 	json_object_object_add(o, "cmdline", json_cmdline(&s->proc));
 	json_object_object_add(o, "cwd", json_object_new_string(s->proc.cwd ? s->proc.cwd : ""));
 	json_object_object_add(o, "uid", json_object_new_int64(s->proc.uid[0]));
+	json_object_object_add(o, "clocks", json_clocks(&s->proc.clocks));
 	json_object_object_add(o, "xfeatures_used", json_hex(s->cpu.xfeatures_used));
 	json_object_object_add(o, "threads", json_threads(s));
 	json_object_object_add(o, "regions", json_regions(l));

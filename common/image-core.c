@@ -54,6 +54,7 @@ enum process_tag {
 	TAG_P_PENDING,
 	TAG_P_ITIMER,
 	TAG_P_XCOMP_PERM,
+	TAG_P_CLOCKS, /* nested: A monotonic, B boottime, C host monotonic, D host boottime */
 };
 
 enum nested_tag {
@@ -214,6 +215,9 @@ static void encode_process(struct tlv_writer *w, const struct snapshot_process *
 		put_nested4(w, TAG_P_ITIMER, i, p->itimers[i].interval_ns, p->itimers[i].value_ns,
 			    0, 0);
 	tlv_put_u64(w, TAG_P_XCOMP_PERM, p->xcomp_perm);
+	put_nested4(w, TAG_P_CLOCKS, 0, (uint64_t) p->clocks.monotonic_ns,
+		    (uint64_t) p->clocks.boottime_ns, (uint64_t) p->clocks.host_monotonic_ns,
+		    (uint64_t) p->clocks.host_boottime_ns);
 }
 
 static void encode_thread(struct tlv_writer *w, const struct snapshot_thread *t)
@@ -821,6 +825,14 @@ static int decode_process_item(struct snapshot_process *p, uint32_t tag,
 		return 0;
 	case TAG_P_XCOMP_PERM:
 		return tlv_get_u64(v, &p->xcomp_perm);
+	case TAG_P_CLOCKS:
+		r = get_nested4(v, n);
+		if (r < 0)
+			return r;
+		/* Stored as two's complement; snapshot_validate() checks the range. */
+		p->clocks = (struct snapshot_clocks){ (int64_t) n[1], (int64_t) n[2],
+						      (int64_t) n[3], (int64_t) n[4] };
+		return 0;
 	default:
 		return 0; /* a field from a newer ckptd: not needed to restore */
 	}

@@ -6,6 +6,7 @@
  * kernel would not have written. Nothing here stops, ptraces or changes a process.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -1078,6 +1079,57 @@ int proc_limits_parse(const char *buf, size_t len, struct rlimit ret[RLIM_NLIMIT
 }
 
 SMALL_READER(proc_read_limits, struct rlimit *, "limits", proc_limits_parse)
+
+/* One "NAME SECONDS NANOSECONDS" line of timens_offsets; seconds may be negative. */
+static int timens_line(const char *line, size_t len, struct proc_timens_offsets *o)
+{
+	char copy[128], name[16];
+	long long sec;
+	long nsec;
+	int used = 0;
+
+	if (len >= sizeof(copy))
+		return -EBADMSG;
+	memcpy(copy, line, len);
+	copy[len] = 0;
+	if (sscanf(copy, "%15s %lld %ld%n", name, &sec, &nsec, &used) != 3 || copy[used] ||
+	    nsec < 0 || nsec >= 1000000000L || sec > INT64_MAX / 1000000000LL - 1 ||
+	    sec < INT64_MIN / 1000000000LL + 1)
+		return -EBADMSG;
+	if (strcmp(name, "monotonic") == 0) {
+		o->monotonic_ns = sec * 1000000000LL + nsec;
+		o->seen |= 1;
+	} else if (strcmp(name, "boottime") == 0) {
+		o->boottime_ns = sec * 1000000000LL + nsec;
+		o->seen |= 2;
+	} /* else a clock a newer kernel offsets too */
+	return 0;
+}
+
+int proc_timens_offsets_parse(const char *buf, size_t len, struct proc_timens_offsets *ret)
+{
+	struct proc_timens_offsets o = {};
+	const char *end = buf + len;
+
+	for (const char *line = buf; line < end;) {
+		const char *eol = memchr(line, '\n', (size_t)(end - line));
+		int r;
+
+		if (!eol)
+			return -EBADMSG;
+		r = timens_line(line, (size_t)(eol - line), &o);
+		if (r < 0)
+			return r;
+		line = eol + 1;
+	}
+	if (o.seen != 3)
+		return -EBADMSG;
+	*ret = o;
+	return 0;
+}
+
+SMALL_READER(proc_read_timens_offsets, struct proc_timens_offsets *, "timens_offsets",
+	     proc_timens_offsets_parse)
 
 SMALL_READER(proc_read_status, struct proc_status *, "status", proc_status_parse)
 

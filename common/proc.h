@@ -85,6 +85,13 @@ struct proc_status {
 int proc_status_parse(const char *buf, size_t len, struct proc_status *ret);
 /* /proc/PID/limits: one line per RLIMIT_*, in their order; exact values. */
 int proc_limits_parse(const char *buf, size_t len, struct rlimit ret[RLIM_NLIMITS]);
+
+/* /proc/PID/timens_offsets: the offsets of the time namespace PID's children get. */
+struct proc_timens_offsets {
+	int64_t monotonic_ns, boottime_ns;
+	unsigned seen; /* parser's own: 1 monotonic, 2 boottime */
+};
+int proc_timens_offsets_parse(const char *buf, size_t len, struct proc_timens_offsets *ret);
 void proc_status_done(struct proc_status *s);
 
 struct proc_fdinfo {
@@ -131,6 +138,7 @@ int proc_read_maps(pid_t pid, bool with_vmflags, struct proc_map **ret, size_t *
 int proc_read_stat(pid_t pid, struct proc_stat *ret);
 int proc_read_status(pid_t pid, struct proc_status *ret);
 int proc_read_limits(pid_t pid, struct rlimit *ret); /* RLIM_NLIMITS of them */
+int proc_read_timens_offsets(pid_t pid, struct proc_timens_offsets *ret);
 /* Field 22 of a live process's stat; -ESRCH when gone or a zombie. With the
  * PID it names one process for good: a reused PID has another start time. */
 int proc_start_time(pid_t pid, uint64_t *ret);

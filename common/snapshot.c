@@ -165,6 +165,17 @@ static int validate_files(const struct snapshot *s, const char **ret_reason)
 	return validate_watches(s, ret_reason);
 }
 
+static int validate_clocks(const struct snapshot_clocks *c, const char **ret_reason)
+{
+	const int64_t v[] = { c->monotonic_ns, c->boottime_ns, c->host_monotonic_ns,
+			      c->host_boottime_ns };
+
+	for (size_t i = 0; i < ELEMENTSOF(v); i++)
+		if (v[i] < 0 || v[i] > SNAPSHOT_CLOCK_MAX_NS)
+			return fail(ret_reason, "a saved clock reading is out of range");
+	return 0;
+}
+
 static int validate_threads(const struct snapshot *s, const char **ret_reason)
 {
 	if (s->n_threads == 0)
@@ -195,6 +206,9 @@ int snapshot_validate(const struct snapshot *s, const char **ret_reason)
 		return fail(ret_reason, "the extended state size is invalid");
 	if (s->proc.exe_file != SNAPSHOT_NONE && s->proc.exe_file >= s->n_files)
 		return fail(ret_reason, "the executable refers to a missing file");
+	r = validate_clocks(&s->proc.clocks, ret_reason);
+	if (r < 0)
+		return r;
 	r = validate_threads(s, ret_reason);
 	if (r < 0)
 		return r;

@@ -24,6 +24,8 @@
 #define SNAPSHOT_AUXV_MAX 4096
 #define SNAPSHOT_NSIG 64
 #define SNAPSHOT_MAX_WATCHES 65536 /* registrations of one epoll */
+/* The kernel keeps a time namespace's clocks below KTIME_SEC_MAX / 2 seconds. */
+#define SNAPSHOT_CLOCK_MAX_NS (INT64_MAX / 2)
 
 /* siginfo_t as the kernel hands it to PTRACE_PEEKSIGINFO. */
 struct snapshot_siginfo {
@@ -77,6 +79,16 @@ struct snapshot_itimer {
 	uint64_t value_ns; /* time left; 0: disarmed */
 };
 
+/*
+ * CLOCK_MONOTONIC and CLOCK_BOOTTIME at the freeze, as the process saw them
+ * (its time namespace's offsets included) and as the host's clocks read. All
+ * zero in an image from a ckptd that did not record them.
+ */
+struct snapshot_clocks {
+	int64_t monotonic_ns, boottime_ns;
+	int64_t host_monotonic_ns, host_boottime_ns;
+};
+
 struct snapshot_process {
 	pid_t pid, ppid, pgid, sid;
 	char comm[16];
@@ -103,6 +115,7 @@ struct snapshot_process {
 	size_t n_pending;
 	struct snapshot_itimer itimers[3]; /* ITIMER_REAL, _VIRTUAL, _PROF */
 	uint64_t xcomp_perm;		   /* ARCH_GET_XCOMP_PERM: AMX needs it granted again */
+	struct snapshot_clocks clocks;
 };
 
 /* The CPU's extended state layout at dump, so restore can refuse or convert. */

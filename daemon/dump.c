@@ -21,6 +21,7 @@
 #include "image-core.h"
 #include "log.h"
 #include "ptrace.h"
+#include "timens.h"
 #include "util.h"
 
 #define DEFAULT_FREEZE_TIMEOUT_MS 5000
@@ -136,6 +137,8 @@ static int capture(struct dump_ctx *c)
 	if (r < 0)
 		return log_error_errno(r, "Cannot open the memory of PID %d: %m", (int) c->pid);
 	r = timed("thread state", &t, dump_threads(c));
+	if (r >= 0)
+		r = timens_capture(c->pid, &c->snap->proc.clocks);
 	if (r >= 0)
 		r = timed("process state", &t, dump_process_state(c));
 	if (r >= 0)

@@ -242,7 +242,9 @@ static int unmap_stub(struct restore_ctx *c, const struct proc_map *maps, size_t
 
 static bool region_needs_fill(const struct restore_ctx *c, const struct snapshot_region *r)
 {
-	return r->stream != SNAPSHOT_NONE && r->stream < c->pages->n_streams &&
+	/* The vDSO's saved bytes are for vdso.c, never written over what it put there. */
+	return (r->kind == REGION_KIND_ANON || r->kind == REGION_KIND_FILE) &&
+	       r->stream != SNAPSHOT_NONE && r->stream < c->pages->n_streams &&
 	       c->pages->streams[r->stream].n_extents > 0 && !(r->flags & REGION_FLAG_SHARED);
 }
 

@@ -9,6 +9,7 @@
 #define LOG_PREFIX "restore: "
 
 #include <dirent.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -22,6 +23,7 @@
 #include "proc.h"
 #include "ptrace.h"
 #include "restore.h"
+#include "timens.h"
 #include "util.h"
 
 __asm__(".text\n"
@@ -199,17 +201,70 @@ static int plan_fds(struct restore_ctx *c, struct stub_plan *p)
 	return 0;
 }
 
-static int clone_stub(pid_t pid)
+static int clone_stub(pid_t pid, uint64_t flags)
 {
 	pid_t tid = pid;
 	struct clone_args_v2 args = {
-		.exit_signal = SIGCHLD,
+		.flags = flags,
+		.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD,
 		.set_tid = (uintptr_t) &tid,
 		.set_tid_size = 1,
 	};
 	long r = syscall(SYS_clone3, &args, sizeof(args));
 
 	return r < 0 ? -errno : (int) r;
+}
+
+#define HELPER_FAILED 255 /* the helper said why itself */
+
+/*
+ * The stub in a time namespace of its own. A new namespace takes only the
+ * children of whoever unshare()s, and we cannot leave it again (setns()
+ * refuses a process with threads), so a helper forked for the purpose makes
+ * it and creates the stub with CLONE_PARENT: the stub is our child, born in
+ * the namespace, and the helper exits. Its exit status is the clone's errno.
+ */
+static int helper_clone_stub(struct restore_ctx *c, const struct stub_plan *p, int go_rd,
+			     int ready_wr, const int64_t off[2])
+{
+	int status;
+	pid_t helper = fork();
+
+	if (helper < 0)
+		return log_error_errno(-errno, "Cannot fork: %m");
+	if (helper == 0) {
+		int r;
+
+		/* The next free PID may be the very one the stub needs: let another helper try. */
+		if (getpid() == c->snap->proc.pid)
+			_exit(EAGAIN);
+		r = timens_enter_for_children(off);
+		if (r < 0)
+			_exit(HELPER_FAILED);
+		r = clone_stub(c->snap->proc.pid, CLONE_PARENT);
+		if (r == 0)
+			stub_main(c, p, go_rd, ready_wr);
+		_exit(r < 0 ? -r : 0);
+	}
+	while (waitpid(helper, &status, 0) < 0)
+		if (errno != EINTR)
+			return log_error_errno(-errno, "Cannot wait for the helper: %m");
+	if (!WIFEXITED(status))
+		return log_error_errno(-ECHILD, "The helper that creates the process died");
+	if (WEXITSTATUS(status) == HELPER_FAILED)
+		return -ECHILD;
+	return WEXITSTATUS(status) ? -WEXITSTATUS(status) : c->snap->proc.pid;
+}
+
+static int clone_stub_in_timens(struct restore_ctx *c, const struct stub_plan *p, int go_rd,
+				int ready_wr, const int64_t off[2])
+{
+	int r = -EAGAIN;
+
+	/* Bounded: clone3() itself says EAGAIN when processes run out. */
+	for (int tries = 0; tries < 3 && r == -EAGAIN; tries++)
+		r = helper_clone_stub(c, p, go_rd, ready_wr, off);
+	return r;
 }
 
 static int take_over(struct restore_ctx *c, int ready_rd)
@@ -240,6 +295,7 @@ int restore_fork_stub(struct restore_ctx *c)
 {
 	int go[2] = { -EBADF, -EBADF }, ready[2] = { -EBADF, -EBADF };
 	struct stub_plan plan = {};
+	int64_t off[2];
 	int r;
 
 	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0) {
@@ -250,9 +306,18 @@ int restore_fork_stub(struct restore_ctx *c)
 	r = plan_fds(c, &plan);
 	if (r < 0)
 		goto out;
-	r = clone_stub(c->snap->proc.pid);
-	if (r == 0)
-		stub_main(c, &plan, go[0], ready[1]);
+	r = timens_offsets_for(&c->snap->proc.clocks, off);
+	if (r < 0)
+		goto out;
+	if (r > 0) {
+		r = clone_stub_in_timens(c, &plan, go[0], ready[1], off);
+		if (r == -ECHILD)
+			goto out; /* said already */
+	} else {
+		r = clone_stub(c->snap->proc.pid, /* flags= */ 0);
+		if (r == 0)
+			stub_main(c, &plan, go[0], ready[1]);
+	}
 	if (r == -EEXIST) {
 		r = log_error_errno(r, "PID %d is in use (taken just now); end that process "
 				       "before restoring",

@@ -15,11 +15,13 @@
 #include "proc.h"
 #include "ptrace.h"
 #include "seize.h"
+#include "timens.h"
 #include "util.h"
 
 #define PF_KTHREAD 0x00200000
 #define SEIZE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_SUSPEND_SECCOMP)
 
+/* A time namespace is allowed: its clocks are recorded and recreated (timens.c). */
 static int check_namespaces(pid_t pid)
 {
 	static const char *const kinds[] = { "pid", "mnt", "user", "net", "ipc", "uts" };
@@ -96,6 +98,8 @@ int seize_check(pid_t pid)
 	r = check_tracer(pid, st.tracer_pid);
 	if (r >= 0)
 		r = check_namespaces(pid);
+	if (r >= 0)
+		r = timens_check(pid);
 out:
 	proc_status_done(&st);
 	return r;

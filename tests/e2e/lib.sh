@@ -369,11 +369,21 @@ record_state() {
 		cat "/proc/$pid/cmdline" >"$p.cmdline" &&
 			readlink "/proc/$pid/exe" >"$p.exe"
 	} 2>/dev/null || fail "pid $pid is gone (it finished too early?)"
+	time_ns_of "$pid" >"$p.timens"
 	: >"$p.comms"
 	for t in /proc/"$pid"/task/*; do
 		echo "${t##*/} $(cat "$t/comm" 2>/dev/null)" >>"$p.comms"
 	done
 	sort -n -o "$p.comms" "$p.comms"
+}
+
+# "host" when PID shares our time namespace, else "own": a restored process
+# keeps the host's clocks when it had them (restore makes a namespace only
+# for clocks that would go back).
+time_ns_of() {
+	local ns
+	ns=$(readlink "/proc/$1/ns/time" 2>/dev/null) || return 0
+	[ "$ns" = "$(readlink /proc/self/ns/time)" ] && echo host || echo own
 }
 
 # compare_state PID PREFIX: after a restore.
@@ -386,13 +396,16 @@ compare_state() {
 		fail "restored cmdline is '$(tr '\0' ' ' <"$p.after.cmdline")', was '$(tr '\0' ' ' <"$p.cmdline")'"
 	cmp -s "$p.exe" "$p.after.exe" ||
 		fail "restored exe is $(cat "$p.after.exe"), was $(cat "$p.exe")"
+	cmp -s "$p.timens" "$p.after.timens" ||
+		fail "the restored process's time namespace is $(cat "$p.after.timens")'s, was $(cat "$p.timens")'s"
 	cmp -s "$p.comms" "$p.after.comms" ||
 		fail "restored thread names differ: $(diff "$p.comms" "$p.after.comms" | tr '\n' ' ')"
 }
 
 # ckpt_cycle PID MODE IMG [notchild]: dump PID to IMG (MODE kill: ckptd kills
 # it; leave: --leave-running, then we kill it), restore, and check it came
-# back whole. PID is a child of this shell (started with start_bg) unless
+# back whole (restored with the options in array RESTORE_ARGS, if set). PID
+# is a child of this shell (started with start_bg) unless
 # "notchild" says so; then its exit status cannot be checked. If CYCLE_READY
 # names the workload's ready file, it is removed before the restore: see
 # check_resumed.
@@ -442,12 +455,15 @@ ckpt_cycle() {
 		rm -f "$CYCLE_READY"
 	fi
 	rc=0
-	run_ckptd restore -D "$img" || rc=$?
+	run_ckptd restore -D "$img" ${RESTORE_ARGS[@]+"${RESTORE_ARGS[@]}"} || rc=$?
 	[ "$rc" = 0 ] || fail "restore failed with exit $rc: $(ckptd_error_line)"
 	alive "$pid" || fail "no process with pid $pid after restore"
 	E2E_PIDS+=("$pid")
 	compare_state "$pid" "$T/before"
 	check_running "$pid" "the restored process"
+	if declare -F after_restore >/dev/null; then
+		after_restore "$pid"
+	fi
 	log "restored pid $pid with threads [$(cat "$T/before.tids")]"
 }
 

@@ -97,6 +97,8 @@ static struct snapshot *sample(void)
 	p->dumpable = 1;
 	p->umask = 027;
 	p->personality = 0x40000;
+	p->clocks = (struct snapshot_clocks){ 1000123456789012345LL, 23456789012345LL,
+					      123456789012345LL, 123456789012346LL };
 	p->mm = (struct snapshot_mm){ 0x400000, 0x401000, 0x600000, 0x601000, 0x700000, 0x721000,
 				      0x7ffc0000, 0x7ffc1000, 0x7ffc1010, 0x7ffc1010, 0x7ffc1100 };
 	p->auxv_size = 32;
@@ -227,6 +229,7 @@ static void assert_same(const struct snapshot *a, const struct snapshot *b)
 	cr_assert_eq(p->dumpable, q->dumpable);
 	cr_assert_eq(p->umask, q->umask);
 	cr_assert_eq(p->personality, q->personality);
+	cr_assert_eq(memcmp(&p->clocks, &q->clocks, sizeof(p->clocks)), 0);
 	cr_assert_eq(memcmp(&p->mm, &q->mm, sizeof(p->mm)), 0);
 	cr_assert_eq(p->auxv_size, q->auxv_size);
 	cr_assert_eq(memcmp(p->auxv, q->auxv, p->auxv_size), 0);

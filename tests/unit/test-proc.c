@@ -1254,3 +1254,39 @@ Test(proc, limits_values_and_damage)
 	memcpy(buf + strlen(head) + 26, "99999999999999999999999", 23);
 	cr_assert_eq(proc_limits_parse(buf, n, l), -EBADMSG);
 }
+
+Test(proc, timens_offsets_parse)
+{
+	static const char ok[] = "monotonic     1000000         0\n"
+				 "boottime           -5 250000000\n";
+	static const struct {
+		const char *text;
+		int r;
+	} bad[] = {
+		{ "monotonic 1 0\n", -EBADMSG },		 /* boottime missing */
+		{ "monotonic 1 0\nboottime 2 0", -EBADMSG },	 /* no final newline */
+		{ "monotonic 1 1000000000\nboottime 2 0\n", -EBADMSG },
+		{ "monotonic 1 -1\nboottime 2 0\n", -EBADMSG },
+		{ "monotonic 1 0 9\nboottime 2 0\n", -EBADMSG },
+		{ "monotonic 99999999999999999999 0\nboottime 2 0\n", -EBADMSG },
+		{ "monotonic x 0\nboottime 2 0\n", -EBADMSG },
+	};
+	struct proc_timens_offsets o;
+
+	cr_assert_eq(proc_timens_offsets_parse(ok, strlen(ok), &o), 0);
+	cr_assert_eq(o.monotonic_ns, 1000000LL * 1000000000);
+	cr_assert_eq(o.boottime_ns, -5LL * 1000000000 + 250000000);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(proc_timens_offsets_parse(bad[i].text, strlen(bad[i].text), &o), bad[i].r,
+			     "accepted: %s", bad[i].text);
+}
+
+Test(proc, timens_offsets_of_ourselves)
+{
+	struct proc_timens_offsets o;
+	int r = proc_read_timens_offsets(getpid(), &o);
+
+	if (r == -ENOENT)
+		cr_skip_test("no time namespaces in this kernel");
+	cr_assert_eq(r, 0);
+}

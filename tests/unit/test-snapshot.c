@@ -96,6 +96,18 @@ static void bad_exe(struct snapshot *s)
 {
 	s->proc.exe_file = 9;
 }
+static void clocks_ahead(struct snapshot *s)
+{
+	s->proc.clocks = (struct snapshot_clocks){ 1000000LL * 1000000000 + 5, 7, 5, 7 };
+}
+static void negative_clock(struct snapshot *s)
+{
+	s->proc.clocks.boottime_ns = -1;
+}
+static void clock_past_kernel_limit(struct snapshot *s)
+{
+	s->proc.clocks.host_monotonic_ns = SNAPSHOT_CLOCK_MAX_NS + 1;
+}
 static void negative_fd(struct snapshot *s)
 {
 	s->fds[0].fd = -1;
@@ -130,6 +142,9 @@ Test(snapshot, validate_table)
 		{ "relative path", relative_path, false },
 		{ "build-id too long", huge_build_id, false },
 		{ "bad exe", bad_exe, false },
+		{ "clocks in a namespace ahead", clocks_ahead, true },
+		{ "negative clock", negative_clock, false },
+		{ "clock past the kernel's limit", clock_past_kernel_limit, false },
 		{ "negative fd", negative_fd, false },
 		{ "duplicate fd", duplicate_fd, false },
 	};
