@@ -46,8 +46,6 @@ struct clone_args_v2 {
 	uint64_t cgroup;
 };
 
-#define STUB_OPTIONS (PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE)
-
 static void describe_holder(pid_t tid, char *buf, size_t size)
 {
 	struct proc_status st = {};
@@ -222,7 +220,7 @@ static int take_over(struct restore_ctx *c, int ready_rd)
 		return log_error_errno(code, "The restore stub could not prepare its files or "
 					     "working directory (%s): %m",
 				       c->snap->proc.cwd);
-	r = ptrace_seize(c->pid, STUB_OPTIONS);
+	r = ptrace_seize(c->pid, RESTORE_STUB_OPTIONS);
 	if (r >= 0)
 		r = ptrace_interrupt(c->pid);
 	if (r >= 0)

@@ -20,6 +20,8 @@
 #define RESTORE_CHUNK_PAGES 256
 #define RESTORE_TRAMP_SIZE (512 * 1024) /* code page, data, and a stack for nothing */
 #define RESTORE_TRAMP_AMX 64		 /* offset of the AMX warm-up code */
+/* ptrace options of the stub; threads it clones inherit them. */
+#define RESTORE_STUB_OPTIONS (PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE)
 
 struct restore_ctx {
 	const struct restore_options *opts;
