@@ -12,3 +12,6 @@ launch() { start_bg "$1" "$WORKLOADS/ptimers" "$1/out" "$1/ready"; }
 OUTPUTS=(out)
 TRANSIENT_THREADS=1 # glibc starts a thread for each SIGEV_THREAD expiry
 run_scenario "$mode"
+# Older readers would restore it without this state: they must refuse it.
+grep -qE '"format"[[:space:]]*:[[:space:]]*2[,}[:space:]]' "$T/img/manifest.json" ||
+	fail "the image's format is not 2: $(grep -oE '"format"[^,]*' "$T/img/manifest.json")"

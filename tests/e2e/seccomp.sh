@@ -11,3 +11,6 @@ e2e_init "seccomp-$mode"
 launch() { start_bg "$1" "$WORKLOADS/seccomp" "$1/out" "$1/ready"; }
 OUTPUTS=(out)
 run_scenario "$mode"
+# Older readers would restore it without this state: they must refuse it.
+grep -qE '"format"[[:space:]]*:[[:space:]]*2[,}[:space:]]' "$T/img/manifest.json" ||
+	fail "the image's format is not 2: $(grep -oE '"format"[^,]*' "$T/img/manifest.json")"
