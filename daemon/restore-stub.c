@@ -46,7 +46,7 @@ struct clone_args_v2 {
 	uint64_t cgroup;
 };
 
-static void describe_holder(pid_t tid, char *buf, size_t size)
+void restore_describe_holder(pid_t tid, char *buf, size_t size)
 {
 	struct proc_status st = {};
 	struct proc_stat ps = {};
@@ -76,7 +76,7 @@ int restore_check_pids(const struct restore_ctx *c)
 		snprintf(path, sizeof(path), "/proc/%d", (int) tid);
 		if (stat(path, &st) < 0)
 			continue;
-		describe_holder(tid, holder, sizeof(holder));
+		restore_describe_holder(tid, holder, sizeof(holder));
 		return log_error_errno(-EEXIST,
 				       "%s %d, which the snapshot needs, is in use by %s; end it "
 				       "before restoring",

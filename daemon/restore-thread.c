@@ -35,6 +35,7 @@
 #define SECCOMP_FLAG_TSYNC 1
 #define SECCOMP_FLAG_LOG 2
 #define LINEAR_TIMER_FILLERS_MAX 65536
+#define TID_RETRIES 200 /* 10 ms apart */
 
 /* The kernel's sigevent: 64 bytes, the target TID first in its union. */
 struct kernel_sigevent {
@@ -298,6 +299,14 @@ static int restore_timers(struct restore_ctx *c)
 	return r;
 }
 
+static bool tid_visible(pid_t tid)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/proc/%d", (int) tid);
+	return access(path, F_OK) == 0;
+}
+
 static int create_thread(struct restore_ctx *c, size_t i)
 {
 	struct snapshot_thread *t = &c->snap->threads[i];
@@ -321,13 +330,26 @@ static int create_thread(struct restore_ctx *c, size_t i)
 	r = restore_put(c, 64, &args, sizeof(args), &args_addr);
 	if (r < 0)
 		return r;
-	r = STUB_CALL(c, 0, SYS_clone3, &res, args_addr, sizeof(args), 0, 0, 0, 0);
-	if (r < 0)
-		return r;
-	if (res == -EEXIST)
-		return log_error_errno(-EEXIST, "Thread id %d is in use (taken just now); end that "
-						"process before restoring",
-				       (int) t->tid);
+	for (int tries = 0;; tries++) {
+		r = STUB_CALL(c, 0, SYS_clone3, &res, args_addr, sizeof(args), 0, 0, 0, 0);
+		if (r < 0)
+			return r;
+		/*
+		 * A thread of a process killed just before this restore can hold
+		 * its id a moment after /proc stopped showing it: wait for it.
+		 */
+		if (res != -EEXIST || tries >= TID_RETRIES || tid_visible(t->tid))
+			break;
+		(void) usleep(10000);
+	}
+	if (res == -EEXIST) {
+		char holder[128];
+
+		restore_describe_holder(t->tid, holder, sizeof(holder));
+		return log_error_errno(-EEXIST, "Thread id %d is in use (taken just now) by %s; end "
+						"that process before restoring",
+				       (int) t->tid, holder);
+	}
 	if (res < 0)
 		return log_error_errno((int) res, "Cannot create thread %d: %m", (int) t->tid);
 	r = ptrace_wait_stop((pid_t) res, 5000, &status);

@@ -59,6 +59,8 @@ void restore_close_files(struct restore_ctx *c);
 /* restore-stub.c: "syscall; ret" in ckptd's own text, which the stub shares until it unmaps it. */
 extern const char ckptd_stub_syscall[];
 int restore_check_pids(const struct restore_ctx *c);
+/* "PID 12 (name)", "a thread of PID 12 (name)", "a zombie ..." or "another process". */
+void restore_describe_holder(pid_t tid, char *buf, size_t size);
 int restore_fork_stub(struct restore_ctx *c);
 int restore_kill_stub(struct restore_ctx *c);
 
