@@ -238,6 +238,28 @@ static json_object *json_threads(const struct snapshot *s)
 				       json_object_new_string(syscall_state(t, st, sizeof(st))));
 		json_object_object_add(o, "sigmask", json_hex(t->sigmask));
 		json_object_object_add(o, "pending", json_object_new_int((int) t->n_pending));
+		json_object_object_add(o, "seccomp_filters", json_object_new_int((int) t->n_seccomp));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *json_timers(const struct snapshot_process *p)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < p->n_timers; i++) {
+		const struct snapshot_timer *t = &p->timers[i];
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "id", json_object_new_int(t->id));
+		json_object_object_add(o, "clock", json_object_new_int(t->clock));
+		json_object_object_add(o, "notify", json_object_new_int(t->notify));
+		json_object_object_add(o, "signal", json_object_new_int(t->signo));
+		json_object_object_add(o, "tid", json_object_new_int(t->tid));
+		json_object_object_add(o, "value_ns", json_object_new_int64((int64_t) t->value_ns));
+		json_object_object_add(o, "interval_ns",
+				       json_object_new_int64((int64_t) t->interval_ns));
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -313,6 +335,9 @@ static void print_json(const struct loaded *l)
 	json_object_object_add(o, "uid", json_object_new_int64(s->proc.uid[0]));
 	json_object_object_add(o, "clocks", json_clocks(&s->proc.clocks));
 	json_object_object_add(o, "xfeatures_used", json_hex(s->cpu.xfeatures_used));
+	json_object_object_add(o, "no_new_privs", json_object_new_boolean(s->proc.no_new_privs));
+	json_object_object_add(o, "seccomp_filters", json_object_new_int((int) s->n_filters));
+	json_object_object_add(o, "timers", json_timers(&s->proc));
 	json_object_object_add(o, "threads", json_threads(s));
 	json_object_object_add(o, "regions", json_regions(l));
 	json_object_object_add(o, "fds", json_fds(s));

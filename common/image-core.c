@@ -55,6 +55,24 @@ enum process_tag {
 	TAG_P_ITIMER,
 	TAG_P_XCOMP_PERM,
 	TAG_P_CLOCKS, /* nested: A monotonic, B boottime, C host monotonic, D host boottime */
+	TAG_P_TIMER,	      /* nested: enum timer_tag */
+	TAG_P_SECCOMP_FILTER, /* nested: enum filter_tag; snapshot.filters in order */
+};
+
+enum timer_tag {
+	TAG_TM_ID = 1,
+	TAG_TM_CLOCK,
+	TAG_TM_NOTIFY,
+	TAG_TM_SIGNO,
+	TAG_TM_VALUE,
+	TAG_TM_TID,
+	TAG_TM_INTERVAL_NS,
+	TAG_TM_VALUE_NS,
+};
+
+enum filter_tag {
+	TAG_SF_FLAGS = 1,
+	TAG_SF_INSNS, /* struct sock_filter array, as the kernel lays it out */
 };
 
 enum nested_tag {
@@ -80,6 +98,7 @@ enum thread_tag {
 	TAG_T_ALTSTACK_SIZE,
 	TAG_T_ALTSTACK_FLAGS,
 	TAG_T_PENDING,
+	TAG_T_SECCOMP, /* u32 array: indices of snapshot.filters, oldest first */
 };
 
 enum cpu_tag {
@@ -175,6 +194,31 @@ static void encode_mm(struct tlv_writer *w, const struct snapshot_mm *mm)
 	tlv_end(w, m);
 }
 
+static void encode_timer(struct tlv_writer *w, const struct snapshot_timer *t)
+{
+	size_t m = tlv_begin(w, TAG_P_TIMER);
+
+	tlv_put_u64(w, TAG_TM_ID, (uint64_t)(int64_t) t->id);
+	tlv_put_u64(w, TAG_TM_CLOCK, (uint64_t)(int64_t) t->clock);
+	tlv_put_u64(w, TAG_TM_NOTIFY, (uint64_t)(int64_t) t->notify);
+	tlv_put_u64(w, TAG_TM_SIGNO, (uint64_t)(int64_t) t->signo);
+	tlv_put_u64(w, TAG_TM_VALUE, t->value);
+	tlv_put_u64(w, TAG_TM_TID, (uint64_t)(int64_t) t->tid);
+	tlv_put_u64(w, TAG_TM_INTERVAL_NS, t->interval_ns);
+	tlv_put_u64(w, TAG_TM_VALUE_NS, t->value_ns);
+	tlv_end(w, m);
+}
+
+/* struct sock_filter ({u16 code; u8 jt, jf; u32 k}) stays in the kernel's own (x86_64) bytes. */
+static void encode_filter(struct tlv_writer *w, const struct snapshot_filter *f)
+{
+	size_t m = tlv_begin(w, TAG_P_SECCOMP_FILTER);
+
+	tlv_put_u64(w, TAG_SF_FLAGS, f->flags);
+	tlv_put_bytes(w, TAG_SF_INSNS, f->insns, f->n_insns * sizeof(uint64_t));
+	tlv_end(w, m);
+}
+
 static void encode_process(struct tlv_writer *w, const struct snapshot_process *p)
 {
 	tlv_put_u64(w, TAG_P_PID, (uint64_t) p->pid);
@@ -218,6 +262,8 @@ static void encode_process(struct tlv_writer *w, const struct snapshot_process *
 	put_nested4(w, TAG_P_CLOCKS, 0, (uint64_t) p->clocks.monotonic_ns,
 		    (uint64_t) p->clocks.boottime_ns, (uint64_t) p->clocks.host_monotonic_ns,
 		    (uint64_t) p->clocks.host_boottime_ns);
+	for (size_t i = 0; i < p->n_timers; i++)
+		encode_timer(w, &p->timers[i]);
 }
 
 static void encode_thread(struct tlv_writer *w, const struct snapshot_thread *t)
@@ -237,6 +283,8 @@ static void encode_thread(struct tlv_writer *w, const struct snapshot_thread *t)
 	tlv_put_u64(w, TAG_T_ALTSTACK_FLAGS, (uint64_t)(int64_t) t->altstack_flags);
 	for (size_t i = 0; i < t->n_pending; i++)
 		tlv_put_bytes(w, TAG_T_PENDING, &t->pending[i], sizeof(t->pending[i]));
+	if (t->n_seccomp)
+		put_u32_array(w, TAG_T_SECCOMP, t->seccomp, t->n_seccomp);
 }
 
 static void encode_cpu(struct tlv_writer *w, const struct snapshot_cpu *c)
@@ -369,9 +417,13 @@ static int note_add_tlv(struct note_buf *nb, uint32_t type, tlv_encoder encode, 
 	return note_add(nb, CKPTD_NOTE_NAME, type, buf, len);
 }
 
-static void encode_process_cb(struct tlv_writer *w, const void *s)
+static void encode_process_cb(struct tlv_writer *w, const void *what)
 {
-	encode_process(w, &((const struct snapshot *) s)->proc);
+	const struct snapshot *s = what;
+
+	encode_process(w, &s->proc);
+	for (size_t i = 0; i < s->n_filters; i++)
+		encode_filter(w, &s->filters[i]);
 }
 
 static void encode_thread_cb(struct tlv_writer *w, const void *t)
@@ -838,6 +890,95 @@ static int decode_process_item(struct snapshot_process *p, uint32_t tag,
 	}
 }
 
+static int decode_timer(struct snapshot_process *p, const struct tlv_reader *v)
+{
+	struct tlv_reader r = *v, val;
+	struct snapshot_timer t = {}, *a;
+	uint32_t tag;
+	int k;
+
+	if (p->n_timers >= SNAPSHOT_MAX_TIMERS)
+		return -EBADMSG;
+	while ((k = tlv_next(&r, &tag, &val)) > 0) {
+		switch (tag) {
+		case TAG_TM_ID:
+			k = tlv_get_i32(&val, &t.id);
+			break;
+		case TAG_TM_CLOCK:
+			k = tlv_get_i32(&val, &t.clock);
+			break;
+		case TAG_TM_NOTIFY:
+			k = tlv_get_i32(&val, &t.notify);
+			break;
+		case TAG_TM_SIGNO:
+			k = tlv_get_i32(&val, &t.signo);
+			break;
+		case TAG_TM_VALUE:
+			k = tlv_get_u64(&val, &t.value);
+			break;
+		case TAG_TM_TID:
+			k = tlv_get_i32(&val, &t.tid);
+			break;
+		case TAG_TM_INTERVAL_NS:
+			k = tlv_get_u64(&val, &t.interval_ns);
+			break;
+		case TAG_TM_VALUE_NS:
+			k = tlv_get_u64(&val, &t.value_ns);
+			break;
+		default:
+			break;
+		}
+		if (k < 0)
+			return k;
+	}
+	if (k < 0)
+		return k;
+	a = realloc(p->timers, (p->n_timers + 1) * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	p->timers = a;
+	a[p->n_timers++] = t;
+	return 0;
+}
+
+static int decode_filter(struct snapshot *s, const struct tlv_reader *v)
+{
+	struct snapshot_filter *f = snapshot_add_filter(s);
+	struct tlv_reader r = *v, val;
+	uint32_t tag;
+	int k;
+
+	if (!f)
+		return s->n_filters >= SNAPSHOT_MAX_FILTERS ? -EBADMSG : -ENOMEM;
+	while ((k = tlv_next(&r, &tag, &val)) > 0) {
+		if (tag == TAG_SF_FLAGS)
+			k = tlv_get_u64(&val, &f->flags);
+		else if (tag == TAG_SF_INSNS) {
+			size_t len = 0;
+
+			free(f->insns);
+			f->insns = NULL;
+			k = tlv_get_blob(&val, SNAPSHOT_MAX_FILTER_INSNS * sizeof(uint64_t),
+					 (void **) &f->insns, &len);
+			if (k >= 0 && len % sizeof(uint64_t))
+				k = -EBADMSG;
+			f->n_insns = len / sizeof(uint64_t);
+		}
+		if (k < 0)
+			return k;
+	}
+	return k;
+}
+
+static int decode_process_note_item(struct snapshot *s, uint32_t tag, const struct tlv_reader *v)
+{
+	if (tag == TAG_P_TIMER)
+		return decode_timer(&s->proc, v);
+	if (tag == TAG_P_SECCOMP_FILTER)
+		return decode_filter(s, v);
+	return decode_process_item(&s->proc, tag, v);
+}
+
 static int decode_thread_item(struct snapshot_thread *t, uint32_t tag, const struct tlv_reader *v)
 {
 	pid_t tid;
@@ -873,6 +1014,10 @@ static int decode_thread_item(struct snapshot_thread *t, uint32_t tag, const str
 		return tlv_get_i32(v, &t->altstack_flags);
 	case TAG_T_PENDING:
 		return append_siginfo(&t->pending, &t->n_pending, v);
+	case TAG_T_SECCOMP:
+		free(t->seccomp);
+		t->seccomp = NULL;
+		return get_u32_array(v, SNAPSHOT_MAX_FILTERS, &t->seccomp, &t->n_seccomp);
 	default:
 		return 0;
 	}
@@ -1145,7 +1290,7 @@ static int decode_tlv_note(struct decoder *d, uint32_t type, const void *desc, s
 			k = decode_thread_item(d->thread, tag, &v);
 			break;
 		case CKPTD_NOTE_PROCESS:
-			k = decode_process_item(&d->s->proc, tag, &v);
+			k = decode_process_note_item(d->s, tag, &v);
 			break;
 		case CKPTD_NOTE_CPU:
 			k = decode_cpu_item(&d->s->cpu, tag, &v);

@@ -854,7 +854,7 @@ int image_writer_commit(struct image_writer *w, struct image_manifest *m)
 	image_file_entries_free(m->files, m->n_files);
 	m->files = files;
 	m->n_files = w->n_files;
-	m->format = IMAGE_FORMAT;
+	m->format = MAX(m->format, (uint32_t) IMAGE_FORMAT_BASE);
 
 	r = image_manifest_to_json(m, &json, &len);
 	if (r < 0)

@@ -18,7 +18,14 @@
 
 #include "macro.h"
 
-#define IMAGE_FORMAT 1
+/*
+ * The newest format this ckptd reads. An image is written with the oldest
+ * format that restores it whole: IMAGE_FORMAT_BASE, unless it holds state
+ * older readers would skip as unknown tags and restore without (format 2:
+ * POSIX timers, seccomp filters), so that they refuse it instead.
+ */
+#define IMAGE_FORMAT 2
+#define IMAGE_FORMAT_BASE 1
 #define IMAGE_MANIFEST "manifest.json"
 #define IMAGE_CORE "core.elf"
 #define IMAGE_PAGES "pages.idx"
@@ -90,7 +97,10 @@ int image_writer_new(int parent_dfd, const char *name, struct image_writer **ret
 int image_writer_dfd(const struct image_writer *w);
 /* Writes a file into the image durably and records its size and checksum. */
 int image_writer_add(struct image_writer *w, const char *file, const void *buf, size_t len);
-/* Adds m->files, writes the manifest, fsyncs, renames into place, fsyncs the parent. */
+/*
+ * Adds m->files, writes the manifest (m->format: at least IMAGE_FORMAT_BASE),
+ * fsyncs, renames into place, fsyncs the parent.
+ */
 int image_writer_commit(struct image_writer *w, struct image_manifest *m);
 /* Frees; an uncommitted temporary directory is removed with all it holds. */
 struct image_writer *image_writer_free(struct image_writer *w);

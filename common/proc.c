@@ -1133,6 +1133,130 @@ SMALL_READER(proc_read_timens_offsets, struct proc_timens_offsets *, "timens_off
 
 SMALL_READER(proc_read_status, struct proc_status *, "status", proc_status_parse)
 
+/* timers */
+
+/* The kernel's show_timer(): sigev_notify's name, without SIGEV_THREAD_ID. */
+static int timer_notify(struct span how, struct span whom, int32_t *ret)
+{
+	static const char *const names[] = { "signal", "none", "thread" }; /* 0, 1, 2 */
+	int32_t n = -1;
+
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		if (span_eq(how, names[i]))
+			n = (int32_t) i;
+	if (n < 0)
+		return -EBADMSG;
+	if (span_eq(whom, "tid"))
+		n |= 4; /* SIGEV_THREAD_ID */
+	else if (!span_eq(whom, "pid"))
+		return -EBADMSG;
+	*ret = n;
+	return 0;
+}
+
+/* A decimal (or, base 16, hex) number that is the whole span. */
+static int span_number(struct span s, int base, bool is_signed, int64_t *ret)
+{
+	char buf[32];
+	uint64_t u;
+	int32_t i;
+	int r;
+
+	if (s.n == 0 || s.n >= sizeof(buf))
+		return -EBADMSG;
+	memcpy(buf, s.p, s.n);
+	buf[s.n] = 0;
+	if (is_signed) {
+		r = parse_i32(buf, base, &i);
+		*ret = i;
+	} else {
+		r = parse_u64(buf, base, &u);
+		*ret = (int64_t) u;
+	}
+	return r < 0 ? -EBADMSG : 0;
+}
+
+static int timer_line(struct proc_timer *t, int k, struct span key, struct span v)
+{
+	static const char *const keys[] = { "ID", "signal", "notify", "ClockID" };
+	struct span a, b;
+	int64_t x = 0, y = 0;
+	int r;
+
+	if (!span_eq(key, keys[k]))
+		return -EBADMSG;
+	span_trim(&v);
+	switch (k) {
+	case 0:
+		r = span_number(v, 10, true, &x);
+		if (r >= 0 && x < 0)
+			r = -EBADMSG;
+		t->id = (int32_t) x;
+		return r;
+	case 1: /* "signal: 14/00007f0000001234" */
+		if (!span_cut(&v, '/', &a))
+			return -EBADMSG;
+		r = span_number(a, 10, true, &x);
+		if (r >= 0)
+			r = span_number(v, 16, false, &y);
+		t->signo = (int32_t) x;
+		t->sigev_value = (uint64_t) y;
+		return r;
+	case 2: /* "notify: signal/tid.1234" */
+		if (!span_cut(&v, '/', &a) || !span_cut(&v, '.', &b))
+			return -EBADMSG;
+		r = timer_notify(a, b, &t->notify);
+		if (r >= 0)
+			r = span_number(v, 10, true, &x);
+		t->target = (pid_t) x;
+		return r;
+	default:
+		r = span_number(v, 10, true, &x);
+		t->clock = (int32_t) x;
+		return r;
+	}
+}
+
+int proc_timers_parse(const char *buf, size_t len, struct proc_timer **ret, size_t *ret_n)
+{
+	_cleanup_free_ struct proc_timer *timers = NULL;
+	struct span rest = { buf, len }, line;
+	size_t n = 0, allocated = 0;
+	int k = 0;
+
+	if (has_nul(buf, len))
+		return -EBADMSG;
+	while (line_next(&rest, &line)) {
+		struct span key;
+
+		if (k == 0) {
+			if (GROW(timers, allocated, n + 1) < 0)
+				return -ENOMEM;
+			memset(&timers[n], 0, sizeof(timers[n]));
+		}
+		if (!span_cut(&line, ':', &key) || timer_line(&timers[n], k, key, line) < 0)
+			return -EBADMSG;
+		if (++k == 4) {
+			k = 0;
+			n++;
+		}
+	}
+	if (k != 0)
+		return -EBADMSG;
+	*ret = TAKE_PTR(timers);
+	*ret_n = n;
+	return 0;
+}
+
+int proc_read_timers(pid_t pid, struct proc_timer **ret, size_t *ret_n)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	int r = proc_read_file(pid, "timers", PROC_SMALL_READ_MAX, &buf, &len);
+
+	return r < 0 ? r : proc_timers_parse(buf, len, ret, ret_n);
+}
+
 int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret)
 {
 	_cleanup_free_ char *what = NULL, *buf = NULL;

@@ -133,12 +133,26 @@ int proc_signalfd_parse(const char *buf, size_t len, uint64_t *ret_mask);
 int proc_epoll_parse(const char *buf, size_t len, size_t max, struct proc_epoll_watch **ret,
 		     size_t *ret_n);
 
+/* One entry of /proc/PID/timers (POSIX timers). */
+struct proc_timer {
+	int32_t id;
+	int32_t signo;
+	uint64_t sigev_value;
+	int32_t notify; /* SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, | SIGEV_THREAD_ID for "tid" */
+	pid_t target;	/* the pid or tid after "notify: how/pid." */
+	int32_t clock;
+};
+
+/* /proc/PID/timers: four lines per timer (ID, signal, notify, ClockID); any order of timers. */
+int proc_timers_parse(const char *buf, size_t len, struct proc_timer **ret, size_t *ret_n);
+
 /* Readers: open /proc/PID/..., read, parse. -ESRCH when the process is gone. */
 int proc_read_maps(pid_t pid, bool with_vmflags, struct proc_map **ret, size_t *ret_n);
 int proc_read_stat(pid_t pid, struct proc_stat *ret);
 int proc_read_status(pid_t pid, struct proc_status *ret);
 int proc_read_limits(pid_t pid, struct rlimit *ret); /* RLIM_NLIMITS of them */
 int proc_read_timens_offsets(pid_t pid, struct proc_timens_offsets *ret);
+int proc_read_timers(pid_t pid, struct proc_timer **ret, size_t *ret_n);
 /* Field 22 of a live process's stat; -ESRCH when gone or a zombie. With the
  * PID it names one process for good: a reused PID has another start time. */
 int proc_start_time(pid_t pid, uint64_t *ret);

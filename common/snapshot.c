@@ -28,6 +28,7 @@ struct snapshot *snapshot_free(struct snapshot *s)
 	for (size_t i = 0; i < s->n_threads; i++) {
 		free(s->threads[i].xstate);
 		free(s->threads[i].pending);
+		free(s->threads[i].seccomp);
 	}
 	free(s->threads);
 	for (size_t i = 0; i < s->n_regions; i++)
@@ -45,6 +46,10 @@ struct snapshot *snapshot_free(struct snapshot *s)
 	free(s->proc.cwd);
 	free(s->proc.cmdline);
 	free(s->proc.pending);
+	free(s->proc.timers);
+	for (size_t i = 0; i < s->n_filters; i++)
+		free(s->filters[i].insns);
+	free(s->filters);
 	free(s);
 	return NULL;
 }
@@ -77,6 +82,8 @@ DEFINE_APPENDER(snapshot_add_fd, struct snapshot_fd, fds, n_fds, SNAPSHOT_MAX_FD
 DEFINE_APPENDER_OF(struct snapshot_file, snapshot_add_watch, struct snapshot_epoll_watch,
 		   anon.watches, anon.allocated_watches, anon.n_watches, SNAPSHOT_MAX_WATCHES,
 		   (void) 0)
+DEFINE_APPENDER(snapshot_add_filter, struct snapshot_filter, filters, n_filters,
+		SNAPSHOT_MAX_FILTERS, (void) 0)
 
 static int fail(const char **ret_reason, const char *reason)
 {
@@ -192,7 +199,42 @@ static int validate_threads(const struct snapshot *s, const char **ret_reason)
 				return fail(ret_reason, "two threads have the same id");
 		if (t->xstate_size != s->cpu.xstate_size)
 			return fail(ret_reason, "a thread's extended state has the wrong size");
+		if (t->n_seccomp > SNAPSHOT_MAX_FILTERS)
+			return fail(ret_reason, "a thread has too many seccomp filters");
+		for (size_t k = 0; k < t->n_seccomp; k++)
+			if (t->seccomp[k] >= s->n_filters)
+				return fail(ret_reason, "a thread refers to a missing seccomp filter");
 	}
+	return 0;
+}
+
+static bool is_thread(const struct snapshot *s, pid_t tid)
+{
+	for (size_t i = 0; i < s->n_threads; i++)
+		if (s->threads[i].tid == tid)
+			return true;
+	return false;
+}
+
+/* Timers and filters: what restore hands to timer_create() and seccomp() must be sane. */
+static int validate_timers_and_filters(const struct snapshot *s, const char **ret_reason)
+{
+	for (size_t i = 0; i < s->proc.n_timers; i++) {
+		const struct snapshot_timer *t = &s->proc.timers[i];
+
+		if (t->id < 0 || (i > 0 && s->proc.timers[i - 1].id >= t->id))
+			return fail(ret_reason, "POSIX timer ids are invalid, repeated or out of order");
+		if (t->notify != SNAPSHOT_SIGEV_SIGNAL && t->notify != SNAPSHOT_SIGEV_NONE &&
+		    t->notify != (SNAPSHOT_SIGEV_SIGNAL | SNAPSHOT_SIGEV_THREAD_ID))
+			return fail(ret_reason, "a POSIX timer has an unknown notification");
+		if (t->notify != SNAPSHOT_SIGEV_NONE && (t->signo < 1 || t->signo > SNAPSHOT_NSIG))
+			return fail(ret_reason, "a POSIX timer has an invalid signal");
+		if ((t->notify & SNAPSHOT_SIGEV_THREAD_ID) && !is_thread(s, t->tid))
+			return fail(ret_reason, "a POSIX timer signals a thread the image lacks");
+	}
+	for (size_t i = 0; i < s->n_filters; i++)
+		if (s->filters[i].n_insns == 0 || s->filters[i].n_insns > SNAPSHOT_MAX_FILTER_INSNS)
+			return fail(ret_reason, "a seccomp filter has an invalid length");
 	return 0;
 }
 
@@ -210,6 +252,9 @@ int snapshot_validate(const struct snapshot *s, const char **ret_reason)
 	if (r < 0)
 		return r;
 	r = validate_threads(s, ret_reason);
+	if (r < 0)
+		return r;
+	r = validate_timers_and_filters(s, ret_reason);
 	if (r < 0)
 		return r;
 	r = validate_regions(s, ret_reason);

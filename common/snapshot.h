@@ -26,6 +26,9 @@
 #define SNAPSHOT_MAX_WATCHES 65536 /* registrations of one epoll */
 /* The kernel keeps a time namespace's clocks below KTIME_SEC_MAX / 2 seconds. */
 #define SNAPSHOT_CLOCK_MAX_NS (INT64_MAX / 2)
+#define SNAPSHOT_MAX_TIMERS 65536
+#define SNAPSHOT_MAX_FILTERS 4096	 /* seccomp filters in the whole process */
+#define SNAPSHOT_MAX_FILTER_INSNS 4096 /* BPF_MAXINSNS */
 
 /* siginfo_t as the kernel hands it to PTRACE_PEEKSIGINFO. */
 struct snapshot_siginfo {
@@ -63,6 +66,8 @@ struct snapshot_thread {
 	int32_t altstack_flags;
 	struct snapshot_siginfo *pending; /* per-thread queue, oldest first */
 	size_t n_pending;
+	uint32_t *seccomp; /* indices into snapshot.filters, oldest (installed first) first */
+	size_t n_seccomp;
 };
 
 struct snapshot_mm {
@@ -87,6 +92,30 @@ struct snapshot_itimer {
 struct snapshot_clocks {
 	int64_t monotonic_ns, boottime_ns;
 	int64_t host_monotonic_ns, host_boottime_ns;
+};
+
+/* sigev_notify values as the kernel ABI (and the image) has them. */
+#define SNAPSHOT_SIGEV_SIGNAL 0
+#define SNAPSHOT_SIGEV_NONE 1
+#define SNAPSHOT_SIGEV_THREAD_ID 4
+
+/* A POSIX timer (timer_create); the kernel's timer id is what the process holds. */
+struct snapshot_timer {
+	int32_t id;
+	int32_t clock;	 /* clockid_t, CPU clocks included (they encode the saved PID/TID) */
+	int32_t notify;	 /* SIGEV_SIGNAL, SIGEV_NONE, or SIGEV_SIGNAL | SIGEV_THREAD_ID */
+	int32_t signo;
+	uint64_t value;	 /* sigev_value */
+	pid_t tid;	 /* SIGEV_THREAD_ID: the thread signalled */
+	uint64_t interval_ns;
+	uint64_t value_ns; /* time left; 0: disarmed */
+};
+
+/* One seccomp filter program; threads sharing it (inherited, TSYNC) refer to one entry. */
+struct snapshot_filter {
+	uint64_t flags;	 /* SECCOMP_FILTER_FLAG_* from PTRACE_SECCOMP_GET_METADATA */
+	uint64_t *insns; /* struct sock_filter, 8 bytes each */
+	size_t n_insns;
 };
 
 struct snapshot_process {
@@ -116,6 +145,8 @@ struct snapshot_process {
 	struct snapshot_itimer itimers[3]; /* ITIMER_REAL, _VIRTUAL, _PROF */
 	uint64_t xcomp_perm;		   /* ARCH_GET_XCOMP_PERM: AMX needs it granted again */
 	struct snapshot_clocks clocks;
+	struct snapshot_timer *timers;	   /* sorted by id */
+	size_t n_timers;
 };
 
 /* The CPU's extended state layout at dump, so restore can refuse or convert. */
@@ -243,6 +274,8 @@ struct snapshot {
 	size_t n_open_files, allocated_open_files;
 	struct snapshot_fd *fds; /* sorted by fd */
 	size_t n_fds, allocated_fds;
+	struct snapshot_filter *filters; /* seccomp filters; a child's parent comes before it */
+	size_t n_filters, allocated_filters;
 };
 
 struct snapshot *snapshot_new(void);
@@ -258,6 +291,7 @@ struct snapshot_fd *snapshot_add_fd(struct snapshot *s);
 struct snapshot_epoll_watch *snapshot_add_watch(struct snapshot_file *f);
 /* The kinds whose state lives in snapshot_file.anon, one file per description. */
 bool file_kind_is_anon(enum file_kind k);
+struct snapshot_filter *snapshot_add_filter(struct snapshot *s);
 
 /* Structural checks that a decoded snapshot must pass before anything uses it. */
 int snapshot_validate(const struct snapshot *s, const char **ret_reason);

@@ -23,7 +23,6 @@
 #include "ptrace.h"
 #include "util.h"
 
-#define SEIZE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_SUSPEND_SECCOMP)
 
 /*
  * clone's return splits: the child exits in a loop, the target returns

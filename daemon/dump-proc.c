@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "cpu.h"
 #include "dump.h"
@@ -178,13 +179,6 @@ static int dump_status(struct dump_ctx *c)
 
 	if (r < 0)
 		return log_error_errno(r, "Cannot read /proc/%d/status: %m", (int) c->pid);
-	if (st.seccomp != 0) {
-		proc_status_done(&st);
-		return log_error_errno(-EOPNOTSUPP,
-				       "PID %d runs under a seccomp filter; ckptd cannot restore "
-				       "seccomp filters yet",
-				       (int) c->pid);
-	}
 	memcpy(p->uid, st.uid, sizeof(p->uid));
 	memcpy(p->gid, st.gid, sizeof(p->gid));
 	p->groups = TAKE_PTR(st.groups);
@@ -227,6 +221,55 @@ static int dump_paths(struct dump_ctx *c)
 	return 0;
 }
 
+static int timer_cmp(const void *a, const void *b)
+{
+	const struct snapshot_timer *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/*
+ * POSIX timers as /proc lists them; their times are asked from inside
+ * (query_timers). A SIGEV_THREAD timer is glibc's: a helper thread it
+ * signals with SIGEV_THREAD_ID, restored like any other thread.
+ */
+static int dump_timers(struct dump_ctx *c)
+{
+	struct snapshot_process *p = &c->snap->proc;
+	_cleanup_free_ struct proc_timer *pt = NULL;
+	size_t n;
+	int r;
+
+	r = proc_read_timers(c->pid, &pt, &n);
+	if (r < 0)
+		return log_error_errno(r, "Cannot read /proc/%d/timers: %m", (int) c->pid);
+	if (n > SNAPSHOT_MAX_TIMERS)
+		return log_error_errno(-E2BIG, "PID %d has %zu POSIX timers; ckptd saves at most %d",
+				       (int) c->pid, n, SNAPSHOT_MAX_TIMERS);
+	p->timers = new0(struct snapshot_timer, n ? n : 1);
+	if (!p->timers)
+		return log_oom();
+	for (size_t i = 0; i < n; i++) {
+		if (pt[i].notify != SNAPSHOT_SIGEV_SIGNAL && pt[i].notify != SNAPSHOT_SIGEV_NONE &&
+		    pt[i].notify != (SNAPSHOT_SIGEV_SIGNAL | SNAPSHOT_SIGEV_THREAD_ID))
+			return log_error_errno(-EOPNOTSUPP,
+					       "POSIX timer %d of PID %d has notification %d, which "
+					       "ckptd does not know",
+					       pt[i].id, (int) c->pid, pt[i].notify);
+		p->timers[i] = (struct snapshot_timer){
+			.id = pt[i].id,
+			.clock = pt[i].clock,
+			.notify = pt[i].notify,
+			.signo = pt[i].signo,
+			.value = pt[i].sigev_value,
+			.tid = (pt[i].notify & SNAPSHOT_SIGEV_THREAD_ID) ? pt[i].target : 0,
+		};
+	}
+	p->n_timers = n;
+	qsort(p->timers, n, sizeof(*p->timers), timer_cmp);
+	return 0;
+}
+
 /*
  * Copies an earlier snapshot left behind (its ckptd died before collecting
  * them): zombies with exit signal 0. They are collected, not counted as
@@ -254,7 +297,7 @@ static int sort_out_stale(struct dump_ctx *c, pid_t *children, size_t *n)
 static int dump_misc(struct dump_ctx *c)
 {
 	struct snapshot_process *p = &c->snap->proc;
-	_cleanup_free_ char *pers = NULL, *timers = NULL;
+	_cleanup_free_ char *pers = NULL;
 	_cleanup_free_ pid_t *children = NULL;
 	size_t n;
 	int r;
@@ -270,11 +313,9 @@ static int dump_misc(struct dump_ctx *c)
 	if (parse_u32(pers, 16, &p->personality) < 0)
 		return log_error_errno(-EBADMSG, "Cannot parse /proc/%d/personality", (int) c->pid);
 
-	if (read_proc_file(c->pid, "timers", 1 << 16, &timers, &n) >= 0 && n > 0)
-		return log_error_errno(-EOPNOTSUPP,
-				       "PID %d has POSIX timers (timer_create); ckptd cannot "
-				       "restore those yet",
-				       (int) c->pid);
+	r = dump_timers(c);
+	if (r < 0)
+		return r;
 	r = proc_read_children(c->pid, &children, &n);
 	if (r < 0)
 		return log_error_errno(r, "Cannot list the children of PID %d: %m", (int) c->pid);
@@ -299,6 +340,8 @@ int dump_process_state(struct dump_ctx *c)
 		r = dump_paths(c);
 	if (r >= 0)
 		r = dump_misc(c);
+	if (r >= 0)
+		r = dump_seccomp(c);
 	return r;
 }
 
@@ -354,6 +397,9 @@ static int nudge_thread(pid_t tid)
 {
 	int status, r;
 
+	/* It runs its own code: under its own seccomp filters. */
+	if (ptrace(PTRACE_SETOPTIONS, tid, NULL, (void *) (long) SEIZE_OPTIONS_RUNNING) < 0)
+		return -errno;
 	r = ptrace_cont(tid, 0);
 	if (r < 0)
 		return r;
@@ -361,6 +407,8 @@ static int nudge_thread(pid_t tid)
 	r = ptrace_interrupt(tid);
 	if (r >= 0)
 		r = ptrace_wait_stop(tid, 5000, &status);
+	if (r >= 0 && ptrace(PTRACE_SETOPTIONS, tid, NULL, (void *) (long) SEIZE_OPTIONS) < 0)
+		r = -errno;
 	return r;
 }
 
@@ -526,6 +574,36 @@ static int query_sigactions(struct dump_ctx *c, struct inject_thread *th)
 	return 0;
 }
 
+static uint64_t timespec_ns(const struct timespec *ts)
+{
+	return (uint64_t) ts->tv_sec * 1000000000ULL + (uint64_t) ts->tv_nsec;
+}
+
+/* Time left and interval of each POSIX timer, relative (timer_gettime's answer). */
+static int query_timers(struct dump_ctx *c, struct inject_thread *th)
+{
+	struct snapshot_process *p = &c->snap->proc;
+
+	for (size_t i = 0; i < p->n_timers; i++) {
+		struct snapshot_timer *t = &p->timers[i];
+		struct itimerspec v;
+		int64_t res;
+		int r;
+
+		r = query(c, th, SYS_timer_gettime, (uint64_t) t->id, th->data, 0, 0, &res);
+		if (r >= 0 && res < 0)
+			r = log_error_errno((int) res, "Cannot read POSIX timer %d of PID %d: %m",
+					    t->id, (int) c->pid);
+		if (r >= 0)
+			r = inject_read(&c->inj, th->data, &v, sizeof(v));
+		if (r < 0)
+			return r;
+		t->interval_ns = timespec_ns(&v.it_interval);
+		t->value_ns = timespec_ns(&v.it_value);
+	}
+	return 0;
+}
+
 static int query_process(struct dump_ctx *c, struct inject_thread *th)
 {
 	struct snapshot_process *p = &c->snap->proc;
@@ -549,6 +627,8 @@ static int query_process(struct dump_ctx *c, struct inject_thread *th)
 						 (uint64_t) v.it_value.tv_usec * 1000ULL;
 		}
 	}
+	if (r >= 0)
+		r = query_timers(c, th);
 	if (r >= 0)
 		r = query(c, th, SYS_brk, 0, 0, 0, 0, &res);
 	if (r >= 0)

@@ -201,6 +201,8 @@ static int fill_manifest(struct dump_ctx *c, struct image_manifest *m)
 	m->exe = strdup(p->exe_file < c->snap->n_files ? c->snap->files[p->exe_file].path : "");
 	m->cmdline = cmdline_for_people(p);
 	m->store = c->opts->store_dfd >= 0 ? IMAGE_STORE_JOB : IMAGE_STORE_SELF;
+	/* Readers of format 1 would restore the process without its timers or filters. */
+	m->format = p->n_timers || c->snap->n_filters ? 2 : IMAGE_FORMAT_BASE;
 	m->n_packs = c->pages->n_packs;
 	m->packs = new0(uint64_t, m->n_packs ? m->n_packs : 1);
 	if (!m->tool_version || !m->hostname || !m->kernel_release || !m->boot_id || !m->comm ||

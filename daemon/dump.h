@@ -56,6 +56,8 @@ int dump_prepare_threads(struct dump_ctx *c);
 int dump_threads(struct dump_ctx *c);
 int dump_process_state(struct dump_ctx *c);
 int dump_injected_state(struct dump_ctx *c);
+/* dump-seccomp.c: every thread's seccomp filters (after dump_threads). */
+int dump_seccomp(struct dump_ctx *c);
 /* Puts every thread's own registers and mask back; safe to call twice. */
 void dump_uninject(struct dump_ctx *c);
 

@@ -48,9 +48,7 @@ struct clone_args_v2 {
 	uint64_t cgroup;
 };
 
-#define STUB_OPTIONS (PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE)
-
-static void describe_holder(pid_t tid, char *buf, size_t size)
+void restore_describe_holder(pid_t tid, char *buf, size_t size)
 {
 	struct proc_status st = {};
 	struct proc_stat ps = {};
@@ -80,7 +78,7 @@ int restore_check_pids(const struct restore_ctx *c)
 		snprintf(path, sizeof(path), "/proc/%d", (int) tid);
 		if (stat(path, &st) < 0)
 			continue;
-		describe_holder(tid, holder, sizeof(holder));
+		restore_describe_holder(tid, holder, sizeof(holder));
 		return log_error_errno(-EEXIST,
 				       "%s %d, which the snapshot needs, is in use by %s; end it "
 				       "before restoring",
@@ -281,7 +279,7 @@ static int take_over(struct restore_ctx *c, int ready_rd)
 		return log_error_errno(code, "The restore stub could not prepare its files, epoll "
 					     "registrations or working directory (%s): %m",
 				       c->snap->proc.cwd);
-	r = ptrace_seize(c->pid, STUB_OPTIONS);
+	r = ptrace_seize(c->pid, RESTORE_STUB_OPTIONS);
 	if (r >= 0)
 		r = ptrace_interrupt(c->pid);
 	if (r >= 0)

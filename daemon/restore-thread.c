@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -29,6 +30,31 @@
 #define PR_SET_MM_MAP_OPT 14
 #define SS_DISABLE_FLAG 2
 #define SS_AUTODISARM_FLAG (1U << 31)
+#define PR_TIMER_CREATE_RESTORE_IDS 77
+#define SECCOMP_SET_MODE_FILTER_OP 1
+#define SECCOMP_FLAG_TSYNC 1
+#define SECCOMP_FLAG_LOG 2
+#define LINEAR_TIMER_FILLERS_MAX 65536
+#define TID_RETRIES 200 /* 10 ms apart */
+
+/* The kernel's sigevent: 64 bytes, the target TID first in its union. */
+struct kernel_sigevent {
+	uint64_t value;
+	int32_t signo;
+	int32_t notify;
+	int32_t tid;
+	int32_t pad[11];
+};
+
+struct kernel_itimerspec {
+	struct timespec interval, value;
+};
+
+struct kernel_sock_fprog {
+	uint16_t len;
+	uint16_t pad[3];
+	uint64_t filter;
+};
 
 struct kernel_prctl_mm_map {
 	uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
@@ -158,6 +184,129 @@ int restore_process_state(struct restore_ctx *c)
 	return r;
 }
 
+static struct timespec ns_timespec(uint64_t ns)
+{
+	return (struct timespec){ (time_t)(ns / 1000000000ULL), (long) (ns % 1000000000ULL) };
+}
+
+/*
+ * timer_create() in the main thread. With PR_TIMER_CREATE_RESTORE_IDS on,
+ * the kernel takes the id from *created_timer_id instead of choosing one.
+ */
+static int create_timer(struct restore_ctx *c, const struct snapshot_timer *t, int32_t *ret_id)
+{
+	struct kernel_sigevent ev = {
+		.value = t->value, .signo = t->signo, .notify = t->notify, .tid = t->tid
+	};
+	uint64_t ev_addr, id_addr;
+	int32_t id = t->id;
+	int r;
+
+	r = restore_put(c, 0, &ev, sizeof(ev), &ev_addr);
+	if (r >= 0)
+		r = restore_put(c, 64, &id, sizeof(id), &id_addr);
+	if (r >= 0)
+		r = call(c, 0, "Creating a POSIX timer", SYS_timer_create,
+			 (uint64_t)(int64_t) t->clock, ev_addr, id_addr, 0, 0, NULL);
+	if (r >= 0)
+		r = inject_read(&c->inj, id_addr, ret_id, sizeof(*ret_id));
+	return r;
+}
+
+static int arm_timer(struct restore_ctx *c, const struct snapshot_timer *t)
+{
+	struct kernel_itimerspec v = { ns_timespec(t->interval_ns), ns_timespec(t->value_ns) };
+	uint64_t addr;
+	int r;
+
+	if (!t->value_ns)
+		return 0;
+	r = restore_put(c, 0, &v, sizeof(v), &addr);
+	if (r >= 0)
+		r = call(c, 0, "Arming a POSIX timer", SYS_timer_settime, (uint64_t) t->id,
+			 /* flags= */ 0, addr, 0, 0, NULL);
+	return r;
+}
+
+/*
+ * Before Linux 6.13 there is no way to ask for an id: ids come in order, so
+ * timers are created in id order and the gaps filled with timers deleted
+ * afterwards. A kernel that hands out another id is refused.
+ */
+static int create_timers_linear(struct restore_ctx *c)
+{
+	_cleanup_free_ int32_t *fillers = NULL;
+	size_t n_fillers = 0, allocated = 0;
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < c->snap->proc.n_timers; i++) {
+		const struct snapshot_timer *t = &c->snap->proc.timers[i];
+		int32_t id = -1;
+
+		while (r >= 0 && (r = create_timer(c, t, &id)) >= 0 && id < t->id) {
+			if (n_fillers >= LINEAR_TIMER_FILLERS_MAX ||
+			    GROW(fillers, allocated, n_fillers + 1) < 0)
+				r = log_error_errno(-E2BIG, "Too many gaps before POSIX timer id %d",
+						    t->id);
+			else
+				fillers[n_fillers++] = id;
+		}
+		if (r >= 0 && id != t->id)
+			r = log_error_errno(-EEXIST,
+					    "This kernel gave POSIX timer id %d where %d was saved; "
+					    "it lacks PR_TIMER_CREATE_RESTORE_IDS (Linux 6.13)",
+					    id, t->id);
+	}
+	for (size_t k = 0; r >= 0 && k < n_fillers; k++)
+		r = call(c, 0, "Deleting a placeholder timer", SYS_timer_delete,
+			 (uint64_t) fillers[k], 0, 0, 0, 0, NULL);
+	return r;
+}
+
+/*
+ * After the threads exist (a SIGEV_THREAD_ID timer names one) and their
+ * queued signals are back: each timer gets its saved id and the time it had
+ * left, relative to now.
+ */
+static int restore_timers(struct restore_ctx *c)
+{
+	const struct snapshot_process *p = &c->snap->proc;
+	int64_t res;
+	int r = 0;
+
+	if (!p->n_timers)
+		return 0;
+	r = STUB_CALL(c, 0, SYS_prctl, &res, PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0, 0);
+	if (r < 0)
+		return r;
+	if (res == -EINVAL)
+		r = create_timers_linear(c);
+	else if (res < 0)
+		return log_error_errno((int) res, "PR_TIMER_CREATE_RESTORE_IDS failed: %m");
+	for (size_t i = 0; res == 0 && r >= 0 && i < p->n_timers; i++) {
+		int32_t id;
+
+		r = create_timer(c, &p->timers[i], &id);
+		if (r >= 0 && id != p->timers[i].id)
+			r = log_error_errno(-EEXIST, "POSIX timer %d came back as %d",
+					    p->timers[i].id, id);
+	}
+	if (res == 0 && r >= 0)
+		r = call(c, 0, "Ending PR_TIMER_CREATE_RESTORE_IDS", SYS_prctl,
+			 PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0, NULL);
+	for (size_t i = 0; r >= 0 && i < p->n_timers; i++)
+		r = arm_timer(c, &p->timers[i]);
+	return r;
+}
+
+static bool tid_visible(pid_t tid)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/proc/%d", (int) tid);
+	return access(path, F_OK) == 0;
+}
+
 static int create_thread(struct restore_ctx *c, size_t i)
 {
 	struct snapshot_thread *t = &c->snap->threads[i];
@@ -181,13 +330,26 @@ static int create_thread(struct restore_ctx *c, size_t i)
 	r = restore_put(c, 64, &args, sizeof(args), &args_addr);
 	if (r < 0)
 		return r;
-	r = STUB_CALL(c, 0, SYS_clone3, &res, args_addr, sizeof(args), 0, 0, 0, 0);
-	if (r < 0)
-		return r;
-	if (res == -EEXIST)
-		return log_error_errno(-EEXIST, "Thread id %d is in use (taken just now); end that "
-						"process before restoring",
-				       (int) t->tid);
+	for (int tries = 0;; tries++) {
+		r = STUB_CALL(c, 0, SYS_clone3, &res, args_addr, sizeof(args), 0, 0, 0, 0);
+		if (r < 0)
+			return r;
+		/*
+		 * A thread of a process killed just before this restore can hold
+		 * its id a moment after /proc stopped showing it: wait for it.
+		 */
+		if (res != -EEXIST || tries >= TID_RETRIES || tid_visible(t->tid))
+			break;
+		(void) usleep(10000);
+	}
+	if (res == -EEXIST) {
+		char holder[128];
+
+		restore_describe_holder(t->tid, holder, sizeof(holder));
+		return log_error_errno(-EEXIST, "Thread id %d is in use (taken just now) by %s; end "
+						"that process before restoring",
+				       (int) t->tid, holder);
+	}
 	if (res < 0)
 		return log_error_errno((int) res, "Cannot create thread %d: %m", (int) t->tid);
 	r = ptrace_wait_stop((pid_t) res, 5000, &status);
@@ -310,7 +472,10 @@ int restore_threads(struct restore_ctx *c)
 		if (r < 0)
 			return r;
 	}
-	return queue_signals(c);
+	r = queue_signals(c);
+	if (r >= 0)
+		r = restore_timers(c);
+	return r;
 }
 
 static void restore_rlimits(struct restore_ctx *c)
@@ -386,6 +551,95 @@ static int restore_creds(struct restore_ctx *c, size_t i)
 	return r;
 }
 
+static int install_filter(struct restore_ctx *c, size_t i, uint32_t index, bool tsync)
+{
+	const struct snapshot_filter *f = &c->snap->filters[index];
+	struct kernel_sock_fprog prog = { .len = (uint16_t) f->n_insns };
+	uint64_t insns_addr, prog_addr;
+	int64_t res;
+	int r;
+
+	r = restore_put(c, 64, f->insns, f->n_insns * sizeof(uint64_t), &insns_addr);
+	if (r < 0)
+		return r;
+	prog.filter = insns_addr;
+	r = restore_put(c, 0, &prog, sizeof(prog), &prog_addr);
+	if (r >= 0)
+		r = call(c, i, "Installing a seccomp filter", SYS_seccomp,
+			 SECCOMP_SET_MODE_FILTER_OP,
+			 (f->flags & SECCOMP_FLAG_LOG) | (tsync ? SECCOMP_FLAG_TSYNC : 0), prog_addr,
+			 0, 0, &res);
+	if (r >= 0 && res > 0) /* TSYNC names the thread it could not sync */
+		r = log_error_errno(-EBUSY, "Thread %d did not take a shared seccomp filter",
+				    (int) res);
+	return r;
+}
+
+/* How many filters, oldest first, every thread shares. */
+static size_t shared_filters(const struct snapshot *s)
+{
+	size_t n = s->threads[0].n_seccomp;
+
+	for (size_t i = 1; i < s->n_threads; i++) {
+		size_t k = 0;
+
+		while (k < n && k < s->threads[i].n_seccomp &&
+		       s->threads[i].seccomp[k] == s->threads[0].seccomp[k])
+			k++;
+		n = k;
+	}
+	return n;
+}
+
+/* Filters installed per thread past the shared ones, copies included. */
+static size_t count_suffixes(const struct snapshot *s, size_t shared)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n_threads; i++)
+		n += s->threads[i].n_seccomp - shared;
+	return n;
+}
+
+/*
+ * Filters go on once the stub needs nothing more that a filter could
+ * forbid: every later call we inject passes because the threads are traced
+ * with PTRACE_O_SUSPEND_SECCOMP, which ends at detach. They go on before the
+ * credentials drop, since without no_new_privs seccomp() needs
+ * CAP_SYS_ADMIN. Filters every thread shares are installed once from the
+ * main thread with TSYNC, which makes them one filter again; the rest per
+ * thread, so only filters some but not all threads share are copied.
+ */
+static int restore_seccomp(struct restore_ctx *c)
+{
+	const struct snapshot *s = c->snap;
+	size_t shared;
+	int r = 0;
+
+	if (!s->n_filters)
+		return 0;
+	for (size_t i = 0; i < s->n_threads; i++)
+		if (ptrace(PTRACE_SETOPTIONS, s->threads[i].tid, NULL,
+			   (void *) (long) (RESTORE_STUB_OPTIONS | PTRACE_O_SUSPEND_SECCOMP)) < 0)
+			return log_error_errno(-errno,
+					       "Cannot restore seccomp filters: tracing thread %d "
+					       "with PTRACE_O_SUSPEND_SECCOMP failed (ckptd needs "
+					       "CAP_SYS_ADMIN and no seccomp filter of its own): %m",
+					       (int) s->threads[i].tid);
+	shared = shared_filters(s);
+	log_debug("seccomp: %zu filters, %zu shared by every thread", s->n_filters, shared);
+	if (shared + count_suffixes(s, shared) > s->n_filters)
+		log_warning("Seccomp filters some threads of PID %d shared are restored as copies "
+			    "per thread: they filter alike, but a later TSYNC may fail",
+			    (int) s->proc.pid);
+	for (size_t k = 0; r >= 0 && k < shared; k++)
+		r = install_filter(c, 0, s->threads[0].seccomp[k], /* tsync= */ true);
+	for (size_t i = 0; r >= 0 && i < s->n_threads; i++)
+		for (size_t k = shared; r >= 0 && k < s->threads[i].n_seccomp; k++)
+			r = install_filter(c, i, s->threads[i].seccomp[k], /* tsync= */ false);
+	return r;
+}
+
 static int final_xstate(struct restore_ctx *c, size_t i)
 {
 	const struct snapshot_thread *t = &c->snap->threads[i];
@@ -433,6 +687,8 @@ int restore_finish(struct restore_ctx *c)
 		return r;
 	restore_rlimits(c);
 	r = restore_seal_files(c);
+	if (r >= 0)
+		r = restore_seccomp(c);
 	for (size_t i = 0; r >= 0 && i < c->snap->n_threads; i++)
 		r = restore_creds(c, i);
 	if (r >= 0)

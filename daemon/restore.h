@@ -20,6 +20,8 @@
 #define RESTORE_CHUNK_PAGES 256
 #define RESTORE_TRAMP_SIZE (512 * 1024) /* code page, data, and a stack for nothing */
 #define RESTORE_TRAMP_AMX 64		 /* offset of the AMX warm-up code */
+/* ptrace options of the stub; threads it clones inherit them. */
+#define RESTORE_STUB_OPTIONS (PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE)
 
 struct restore_ctx {
 	const struct restore_options *opts;
@@ -62,6 +64,8 @@ void restore_close_files(struct restore_ctx *c);
 /* restore-stub.c: "syscall; ret" in ckptd's own text, which the stub shares until it unmaps it. */
 extern const char ckptd_stub_syscall[];
 int restore_check_pids(const struct restore_ctx *c);
+/* "PID 12 (name)", "a thread of PID 12 (name)", "a zombie ..." or "another process". */
+void restore_describe_holder(pid_t tid, char *buf, size_t size);
 int restore_fork_stub(struct restore_ctx *c);
 int restore_kill_stub(struct restore_ctx *c);
 

@@ -19,7 +19,6 @@
 #include "util.h"
 
 #define PF_KTHREAD 0x00200000
-#define SEIZE_OPTIONS (PTRACE_O_TRACESYSGOOD | PTRACE_O_SUSPEND_SECCOMP)
 
 /* A time namespace is allowed: its clocks are recorded and recreated (timens.c). */
 static int check_namespaces(pid_t pid)
@@ -157,7 +156,8 @@ static int seize_new_threads(struct seized *s, int timeout_ms)
 	for (size_t i = 0; i < n; i++) {
 		if (seized_has(s, tids[i]))
 			continue;
-		r = ptrace_seize(tids[i], SEIZE_OPTIONS);
+		/* Until it stops it runs its own code: seccomp stays on till then. */
+		r = ptrace_seize(tids[i], SEIZE_OPTIONS_RUNNING);
 		if (r == -ESRCH)
 			continue; /* exited meanwhile */
 		if (r == -EPERM)
@@ -185,6 +185,9 @@ static int seize_new_threads(struct seized *s, int timeout_ms)
 			seized_drop(s, i); /* the thread exited */
 			continue;
 		}
+		if (r >= 0 && ptrace(PTRACE_SETOPTIONS, s->threads[i].tid, NULL,
+				     (void *) (long) SEIZE_OPTIONS) < 0)
+			r = -errno;
 		if (r < 0)
 			return log_error_errno(r, "Waiting for thread %d to stop failed: %m",
 					       (int) s->threads[i].tid);

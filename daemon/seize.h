@@ -7,9 +7,17 @@
  */
 #pragma once
 
+#include <sys/ptrace.h>
 #include <sys/types.h>
 
 #include "macro.h"
+
+/*
+ * Options of every seized thread: injected syscalls pass any seccomp filter.
+ * A thread let run its own code must not keep PTRACE_O_SUSPEND_SECCOMP.
+ */
+#define SEIZE_OPTIONS_RUNNING PTRACE_O_TRACESYSGOOD
+#define SEIZE_OPTIONS (SEIZE_OPTIONS_RUNNING | PTRACE_O_SUSPEND_SECCOMP)
 
 struct seized_thread {
 	pid_t tid;

@@ -126,6 +126,29 @@ static struct snapshot *sample(void)
 	fill_thread(snapshot_add_thread(s), 4242, 1);
 	fill_thread(snapshot_add_thread(s), 4250, 2);
 
+	p->n_timers = 3;
+	p->timers = calloc(3, sizeof(*p->timers));
+	p->timers[0] = (struct snapshot_timer){ 1, 1, SNAPSHOT_SIGEV_SIGNAL, 34, 0x1111, 0, 4000000,
+						3999000 };
+	p->timers[1] = (struct snapshot_timer){ 2, -6, SNAPSHOT_SIGEV_SIGNAL | SNAPSHOT_SIGEV_THREAD_ID,
+						35, 0x7f0000001234, 4250, 0, 17 };
+	p->timers[2] = (struct snapshot_timer){ 9, 0, SNAPSHOT_SIGEV_NONE, 0, 0, 0, 0, 0 };
+	for (int i = 0; i < 2; i++) {
+		struct snapshot_filter *flt = snapshot_add_filter(s);
+
+		flt->flags = (uint64_t) i * 2; /* SECCOMP_FILTER_FLAG_LOG on the second */
+		flt->n_insns = 3 + (size_t) i;
+		flt->insns = calloc(flt->n_insns, sizeof(uint64_t));
+		for (size_t k = 0; k < flt->n_insns; k++)
+			flt->insns[k] = 0x0006000000000000ULL + k * 7 + (uint64_t) i;
+	}
+	/* The main thread: both filters; the other shares the first only. */
+	s->threads[0].n_seccomp = 2;
+	s->threads[0].seccomp = calloc(2, sizeof(uint32_t));
+	s->threads[0].seccomp[1] = 1;
+	s->threads[1].n_seccomp = 1;
+	s->threads[1].seccomp = calloc(1, sizeof(uint32_t));
+
 	f = snapshot_add_file(s);
 	f->kind = FILE_KIND_REGULAR;
 	f->path = strdup("/usr/bin/sim");
@@ -193,6 +216,8 @@ static void assert_same_thread(const struct snapshot_thread *a, const struct sna
 	cr_assert_eq(a->altstack_flags, b->altstack_flags);
 	cr_assert_eq(a->n_pending, b->n_pending);
 	cr_assert_eq(memcmp(a->pending, b->pending, a->n_pending * sizeof(*a->pending)), 0);
+	cr_assert_eq(a->n_seccomp, b->n_seccomp);
+	cr_assert_eq(memcmp(a->seccomp, b->seccomp, a->n_seccomp * sizeof(uint32_t)), 0);
 }
 
 static void assert_same_anon(const struct snapshot_anon *a, const struct snapshot_anon *b)
@@ -243,6 +268,16 @@ static void assert_same(const struct snapshot *a, const struct snapshot *b)
 	cr_assert_eq(memcmp(p->pending, q->pending, p->n_pending * sizeof(*p->pending)), 0);
 	cr_assert_eq(memcmp(p->itimers, q->itimers, sizeof(p->itimers)), 0);
 	cr_assert_eq(p->xcomp_perm, q->xcomp_perm);
+	cr_assert_eq(p->n_timers, q->n_timers);
+	cr_assert_eq(memcmp(p->timers, q->timers, p->n_timers * sizeof(*p->timers)), 0);
+	cr_assert_eq(a->n_filters, b->n_filters);
+	for (size_t i = 0; i < a->n_filters; i++) {
+		cr_assert_eq(a->filters[i].flags, b->filters[i].flags);
+		cr_assert_eq(a->filters[i].n_insns, b->filters[i].n_insns);
+		cr_assert_eq(memcmp(a->filters[i].insns, b->filters[i].insns,
+				    a->filters[i].n_insns * sizeof(uint64_t)),
+			     0);
+	}
 	cr_assert_eq(memcmp(&a->cpu, &b->cpu, sizeof(a->cpu)), 0);
 
 	cr_assert_eq(a->n_threads, b->n_threads);
@@ -430,6 +465,36 @@ static void duplicate_tid(struct snapshot *s)
 	s->threads[1].tid = s->threads[0].tid;
 }
 
+static void missing_filter(struct snapshot *s)
+{
+	s->threads[1].seccomp[0] = 2;
+}
+
+static void empty_filter(struct snapshot *s)
+{
+	s->filters[0].n_insns = 0;
+}
+
+static void timer_ids_out_of_order(struct snapshot *s)
+{
+	s->proc.timers[1].id = s->proc.timers[0].id;
+}
+
+static void timer_for_a_missing_thread(struct snapshot *s)
+{
+	s->proc.timers[1].tid = 9999;
+}
+
+static void timer_bad_notify(struct snapshot *s)
+{
+	s->proc.timers[0].notify = 2; /* SIGEV_THREAD: glibc's, never the kernel's */
+}
+
+static void timer_bad_signal(struct snapshot *s)
+{
+	s->proc.timers[0].signo = 65;
+}
+
 static void unaligned_region(struct snapshot *s)
 {
 	s->regions[1].end += 1;
@@ -462,6 +527,8 @@ Test(image_core, invalid_contents_are_refused)
 		bad_region_file,  overlapping_regions, wrong_leader,
 		bad_open_file,	  duplicate_tid,       unaligned_region,
 		watch_missing_fd, watch_nested_epoll,  watches_on_an_eventfd,
+		missing_filter,	 empty_filter,	      timer_ids_out_of_order,
+		timer_for_a_missing_thread, timer_bad_notify, timer_bad_signal,
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(changes); i++) {

@@ -40,7 +40,7 @@ static struct image_manifest *manifest_sample(void)
 	struct image_manifest *m = new0(struct image_manifest, 1);
 
 	cr_assert_not_null(m);
-	m->format = IMAGE_FORMAT;
+	m->format = IMAGE_FORMAT_BASE;
 	m->tool_version = strdup("0.1.0");
 	m->created_ns = 1732470000123456789ULL;
 	m->hostname = strdup("build-host.example");
@@ -263,12 +263,12 @@ Test(image, manifest_newer_format_is_eproto_even_when_damaged)
 
 	cr_assert_not_null(p);
 	p = strchr(p, '1');
-	*p = '2';
+	*p = '9';
 	/* Break more than the format: a newer writer may change anything. */
 	p = strstr(json, "\"pid\":");
 	memcpy(p, "\"xyz\"", 5);
 	cr_assert_eq(image_manifest_from_json(json, strlen(json), &m, &reason), -EPROTO);
-	cr_assert_not_null(strstr(reason, "newer than this ckptd reads (1)"), "%s", reason);
+	cr_assert_not_null(strstr(reason, "newer than this ckptd reads (2)"), "%s", reason);
 }
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -614,7 +614,7 @@ static void write_image(int dfd, const char *name, enum image_store store)
 		write_at(image_writer_dfd(w), "packs/00000000000000a3.pack", "pack data");
 	}
 	cr_assert_eq(image_writer_commit(w, m), 0);
-	cr_assert_eq(m->format, IMAGE_FORMAT);
+	cr_assert_eq(m->format, IMAGE_FORMAT_BASE);
 	cr_assert_eq(m->n_files, 2);
 	cr_assert_str_eq(m->files[0].name, IMAGE_CORE);
 	cr_assert_eq(m->files[0].size, sizeof(core));
@@ -849,7 +849,7 @@ Test(image, open_reports_newer_format)
 	*p = '7';
 	write_at(tmp_fd, "v/manifest.json", json);
 	cr_assert_eq(open_image("v", &err), -EPROTO);
-	cr_assert_str_eq(err, "image format 7 is newer than this ckptd reads (1)");
+	cr_assert_str_eq(err, "image format 7 is newer than this ckptd reads (2)");
 }
 
 Test(image, open_reports_missing_pack)

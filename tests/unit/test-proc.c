@@ -1290,3 +1290,53 @@ Test(proc, timens_offsets_of_ourselves)
 		cr_skip_test("no time namespaces in this kernel");
 	cr_assert_eq(r, 0);
 }
+
+/* Captured on Linux 6.18: SIGEV_SIGNAL, SIGEV_THREAD_ID, SIGEV_NONE on a CPU clock, glibc's SIGEV_THREAD. */
+Test(proc, timers_fixture)
+{
+	static const struct proc_timer want[] = {
+		{ 3, 32, 0x558db65b9460, 4, 26201, 1 },
+		{ 2, 35, 0x1234, 1, 26200, -6 },
+		{ 1, 35, 0x1234, 4, 26200, 0 },
+		{ 0, 35, 0x1234, 0, 26200, 1 },
+	};
+	size_t len, n;
+	_cleanup_free_ char *buf = fixture("timers", &len);
+	_cleanup_free_ struct proc_timer *t = NULL;
+
+	cr_assert_eq(proc_timers_parse(buf, len, &t, &n), 0);
+	cr_assert_eq(n, ELEMENTSOF(want));
+	for (size_t i = 0; i < n; i++)
+		cr_expect_eq(memcmp(&t[i], &want[i], sizeof(want[i])), 0, "timer %zu", i);
+}
+
+Test(proc, timers_handmade)
+{
+	static const struct {
+		const char *text;
+		int error;
+		size_t n;
+	} cases[] = {
+		{ "", 0, 0 },
+		{ "ID: 7\nsignal: 14/0\nnotify: thread/pid.5\nClockID: 0", 0, 1 },
+		{ "ID: 7\nsignal: 14/0\nnotify: signal/pid.5\n", -EBADMSG, 0 },
+		{ "ID: 7\nsignal: 14/0\nnotify: signal/tgid.5\nClockID: 0\n", -EBADMSG, 0 },
+		{ "ID: 7\nsignal: 14/0\nnotify: other/pid.5\nClockID: 0\n", -EBADMSG, 0 },
+		{ "ID: -1\nsignal: 14/0\nnotify: signal/pid.5\nClockID: 0\n", -EBADMSG, 0 },
+		{ "ID: 7\nsignal: 14\nnotify: signal/pid.5\nClockID: 0\n", -EBADMSG, 0 },
+		{ "ID: 7\nsignal: 14/zz\nnotify: signal/pid.5\nClockID: 0\n", -EBADMSG, 0 },
+		{ "signal: 14/0\nID: 7\nnotify: signal/pid.5\nClockID: 0\n", -EBADMSG, 0 },
+		{ "ID: 7\nsignal: 14/0\nnotify: signal/pid.\nClockID: 0\n", -EBADMSG, 0 },
+		{ "ID: 7x\nsignal: 14/0\nnotify: signal/pid.5\nClockID: 0\n", -EBADMSG, 0 },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_free_ struct proc_timer *t = NULL;
+		size_t n = 99;
+		int r = proc_timers_parse(cases[i].text, strlen(cases[i].text), &t, &n);
+
+		cr_expect_eq(r, cases[i].error, "case %zu: %d", i, r);
+		if (r == 0)
+			cr_expect_eq(n, cases[i].n, "case %zu", i);
+	}
+}

@@ -123,7 +123,7 @@ static uint64_t make_version(uint64_t number, const uint8_t *pages, size_t n,
 	cr_assert_eq(image_writer_new(versions_fd, store_version_name(number, name), &iw), 0);
 	cr_assert_eq(image_writer_add(iw, IMAGE_CORE, core, sizeof(core) - 1), 0);
 	cr_assert_eq(image_writer_add(iw, IMAGE_PAGES, idx_buf, idx_len), 0);
-	m->format = IMAGE_FORMAT;
+	m->format = IMAGE_FORMAT_BASE;
 	m->tool_version = strdup("test");
 	m->created_ns = number * 1000;
 	m->pid = 4242;
