@@ -327,7 +327,9 @@ static int open_description(struct restore_ctx *c, const struct snapshot_open_fi
 		int stdio_fd = MIN(MAX(saved_fd, 0), 2);
 
 		if (c->opts->use_stdio) {
-			stdio_fd = c->opts->stdio[stdio_fd];
+			bool tty = c->opts->use_tty && S_ISCHR(f->id.mode);
+
+			stdio_fd = tty ? c->opts->tty[stdio_fd] : c->opts->stdio[stdio_fd];
 			c->stdio_redirected = true;
 		}
 		fd = fcntl(stdio_fd, F_DUPFD_CLOEXEC, 3);
