@@ -12,6 +12,10 @@
 #       and exits.
 #   (b) restored with --attach from a client whose stdio is a file: the
 #       ticks go on in that file, and isatty() is false there.
+#   (c) the daemon keeps no fd sent with any other call (a pipe's write end
+#       sent with List, or with Restore without attach, reads as EOF once
+#       answered); attach without fds is InvalidValue; four fds with one
+#       message close the connection.
 # shellcheck source=daemon-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/daemon-lib.sh"
 e2e_init daemon-tty
@@ -144,6 +148,47 @@ read -r first _ _ tty_b <<<"$(ticks "$D/attached")" || fail "the attached ticker
 log "(b) ticks from $first in the client's stdout, isatty False"
 
 kill_ticker "$tick"
+
+# (c) Fds only with Restore's attach.
+"$PYTHON" - "$DAEMON_SOCK" <<'PY' || fail "the daemon mishandles fds sent with calls (above)"
+import json, os, select, socket, sys
+
+def call(method, params, fds=()):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    msg = json.dumps({"method": method, "parameters": params}).encode() + b"\0"
+    socket.send_fds(s, [msg], list(fds))
+    s.settimeout(10)
+    data = b""
+    while not data.endswith(b"\0"):
+        chunk = s.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    s.close()
+    return json.loads(data[:-1])
+
+def kept(method, params):
+    r, w = os.pipe()
+    reply = call(method, params, [w, w, w])
+    os.close(w)
+    ready = select.select([r], [], [], 5)[0]
+    eof = bool(ready) and os.read(r, 1) == b""
+    os.close(r)
+    print("%s %s -> %s; the daemon %s the fds" % (method, params, reply, "closed" if eof else "KEPT"))
+    return not eof
+
+bad = kept("io.ckptd.List", {})
+bad |= kept("io.ckptd.Restore", {"name": "no-such-job"})
+reply = call("io.ckptd.Restore", {"name": "tty", "attach": True})
+print("Restore attach without fds ->", reply)
+bad |= reply.get("error") != "io.ckptd.InvalidValue"
+r, w = os.pipe()
+reply = call("io.ckptd.List", {}, [w] * 4)
+print("List with four fds ->", reply)
+bad |= reply is not None
+sys.exit(1 if bad else 0)
+PY
 daemon_healthy "the ticker was restored twice"
 daemon_stop
 log "PASS"
