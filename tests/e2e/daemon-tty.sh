@@ -153,6 +153,7 @@ kill_ticker "$tick"
 "$PYTHON" - "$DAEMON_SOCK" <<'PY' || fail "the daemon mishandles fds sent with calls (above)"
 import json, os, select, socket, sys
 
+# The reply, and the connection, still open (None, None if it was closed).
 def call(method, params, fds=()):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(sys.argv[1])
@@ -163,28 +164,29 @@ def call(method, params, fds=()):
     while not data.endswith(b"\0"):
         chunk = s.recv(65536)
         if not chunk:
-            return None
+            return None, None
         data += chunk
-    s.close()
-    return json.loads(data[:-1])
+    return json.loads(data[:-1]), s
 
 def kept(method, params):
     r, w = os.pipe()
-    reply = call(method, params, [w, w, w])
+    reply, s = call(method, params, [w, w, w])
     os.close(w)
+    # The connection stays open: closing it would close them anyway.
     ready = select.select([r], [], [], 5)[0]
     eof = bool(ready) and os.read(r, 1) == b""
     os.close(r)
+    s.close()
     print("%s %s -> %s; the daemon %s the fds" % (method, params, reply, "closed" if eof else "KEPT"))
     return not eof
 
 bad = kept("io.ckptd.List", {})
 bad |= kept("io.ckptd.Restore", {"name": "no-such-job"})
-reply = call("io.ckptd.Restore", {"name": "tty", "attach": True})
+reply, _ = call("io.ckptd.Restore", {"name": "tty", "attach": True})
 print("Restore attach without fds ->", reply)
 bad |= reply.get("error") != "io.ckptd.InvalidValue"
 r, w = os.pipe()
-reply = call("io.ckptd.List", {}, [w] * 4)
+reply, _ = call("io.ckptd.List", {}, [w] * 4)
 print("List with four fds ->", reply)
 bad |= reply is not None
 sys.exit(1 if bad else 0)
