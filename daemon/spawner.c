@@ -55,11 +55,16 @@ static void reply_error(struct spawner *s, const char *what, int error)
 	reply(s, o, NULL, 0);
 }
 
-/* The worker finds the fds the manager passed (a restore's attached stdio) in its request. */
+/*
+ * The worker finds the fds the manager passed (a restore's attached stdio)
+ * in its request. Only we name them: a manager that named fds itself could
+ * hand a restored process one of ours (the state directory).
+ */
 static void add_fds(json_object *request, const int *fds, size_t n_fds)
 {
 	json_object *a;
 
+	json_object_object_del(request, "stdio_fds");
 	if (!n_fds)
 		return;
 	a = json_object_new_array();

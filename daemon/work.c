@@ -216,10 +216,11 @@ static void finish_restore(struct work *w, json_object *result)
 	if (json_object_object_get_ex(result, "pid", &v))
 		j->pid = json_object_get_int(v);
 	(void) proc_start_time(j->pid, &j->start_time);
-	if (json_object_object_get_ex(result, "log_used", &v) && json_object_get_boolean(v)) {
-		free(j->log);
+	/* Attached to a caller's stdio, or with none to stand in for: no log. */
+	free(j->log);
+	j->log = NULL;
+	if (json_object_object_get_ex(result, "log_used", &v) && json_object_get_boolean(v))
 		j->log = strdup_printf("%s/jobs/%s/output.log", j->m->cfg->state_dir, j->name);
-	}
 	j->state = JOB_STATE_WATCHING;
 	job_schedule(j, j->interval_ns);
 }

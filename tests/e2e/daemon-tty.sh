@@ -11,7 +11,8 @@
 #       version was taken. Killed again, the pump sees the terminal closed
 #       and exits.
 #   (b) restored with --attach from a client whose stdio is a file: the
-#       ticks go on in that file, and isatty() is false there.
+#       ticks go on in that file, and isatty() is false there; the job
+#       names no log any more.
 #   (c) the daemon keeps no fd sent with any other call (a pipe's write end
 #       sent with List, or with Restore without attach, reads as EOF once
 #       answered); attach without fds is InvalidValue; four fds with one
@@ -145,6 +146,7 @@ read -r first _ _ tty_b <<<"$(ticks "$D/attached")" || fail "the attached ticker
 [ "$first" -ge "$first_a" ] && [ "$first" -le $((last_a + 1)) ] ||
 	fail "the attached ticker starts at tick $first; output.log went up to $last_a"
 [ -z "$(pump_of "$logfile")" ] || fail "a ckptd-pty pump runs for an attached restore"
+[ -z "$(job_field tty log)" ] || fail "list names a log ($(job_field tty log)) for the attached job"
 log "(b) ticks from $first in the client's stdout, isatty False"
 
 kill_ticker "$tick"
