@@ -231,10 +231,10 @@ static void reset_idle(struct connection *c)
 }
 
 /*
- * Reads what the client sent and the fds that came with it, which replace
- * any still unclaimed. A read ends with the bytes the fds were sent with,
- * so they belong to the next call handled when the client pipelines
- * nothing before it (protocol.md asks exactly that).
+ * Reads what the client sent and the fds that came with it. A read ends
+ * with the bytes the fds were sent with, so they belong to the next call
+ * handled when the client pipelines nothing before it and sends the call
+ * whole with them (protocol.md asks exactly that).
  */
 static ssize_t receive(struct connection *c, char *buf, size_t size)
 {
@@ -243,7 +243,7 @@ static ssize_t receive(struct connection *c, char *buf, size_t size)
 	ssize_t n = recv_with_fds(c->fd, buf, size, fds, CONTROL_PASSED_FDS_MAX, &n_fds);
 
 	if (n_fds) {
-		close_passed_fds(c);
+		close_passed_fds(c); /* none left by now; never leak one */
 		memcpy(c->passed_fds, fds, n_fds * sizeof(int));
 		c->n_passed_fds = n_fds;
 	}
@@ -278,6 +278,11 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 				return 0;
 			}
 			handle_messages(c);
+			/*
+			 * Fds go with a call that arrived whole with them; none wait
+			 * for later bytes, so a client cannot make us hold fds.
+			 */
+			close_passed_fds(c);
 		} else if (n == 0 || (n != -EAGAIN && n != -EINTR)) {
 			connection_free(c);
 			return 0;

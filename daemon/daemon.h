@@ -137,7 +137,7 @@ struct connection {
 	/*
 	 * Fds a client sent (SCM_RIGHTS) with the bytes just read: the next
 	 * call handled may take them (Restore with attach); any call closes
-	 * what it left.
+	 * what it left, and so does the end of the read.
 	 */
 	int passed_fds[CONTROL_PASSED_FDS_MAX];
 	size_t n_passed_fds;
