@@ -25,6 +25,7 @@ enum {
 	ARG_EVERY,
 	ARG_KEEP,
 	ARG_RESTORE_ON_BOOT,
+	ARG_ATTACH,
 };
 
 #define COMMON_OPTIONS                                                                             \
@@ -40,6 +41,7 @@ enum {
 struct daemon_options {
 	const char *socket;
 	bool json;
+	bool pass_stdio; /* send fds 0, 1 and 2 with the call (restore --attach) */
 };
 
 /* Handles the options every daemon verb takes; 1 if c was one of them. */
@@ -213,8 +215,11 @@ static int call_daemon(const struct daemon_options *o, const char *method, json_
 		return r;
 	}
 
+	static const int stdio[3] = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO };
+
 	progress_init(&s.bar);
-	r = varlink_client_call(fd, method, params, more, on_reply, &s);
+	r = varlink_client_call_fds(fd, method, params, more, stdio, o->pass_stdio ? 3 : 0,
+				    on_reply, &s);
 	json_object_put(params);
 	progress_clear(&s.bar);
 	if (r == -EREMOTE) /* the daemon said no, and on_reply said why */
@@ -724,9 +729,11 @@ static void warn_skipped(json_object *reply, const char *name)
 
 int verb_restore_daemon(int argc, char **argv)
 {
-	static const char synopsis[] = "restore NAME[@VERSION] [--json] [--socket PATH]";
+	static const char synopsis[] =
+		"restore NAME[@VERSION] [--attach] [--json] [--socket PATH]";
 	static const struct option options[] = {
 		COMMON_OPTIONS,
+		{ "attach", no_argument, NULL, ARG_ATTACH },
 		{},
 	};
 	struct daemon_options o = {};
@@ -744,13 +751,23 @@ int verb_restore_daemon(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
 		if (common_option(c, &o))
 			continue;
+		if (c == ARG_ATTACH) {
+			o.pass_stdio = true;
+			continue;
+		}
 		if (c == 'h') {
 			printf("Usage: ckptd %s\n"
 			       "       ckptd restore -D DIR\n\n"
 			       "Asks the daemon to bring back the job NAME's process from\n"
 			       "VERSION (default: the newest good one) and to watch it on.\n"
 			       "With -D, restores the image in DIR in this process, without\n"
-			       "a daemon.\n" COMMON_HELP,
+			       "a daemon.\n\n"
+			       "  --attach           the process's stdio that was a terminal or\n"
+			       "                     pipe becomes this command's stdin, stdout\n"
+			       "                     and stderr (not as controlling terminal);\n"
+			       "                     without it, a terminal becomes a new\n"
+			       "                     pseudo-terminal and a pipe the job's log,\n"
+			       "                     both written to output.log\n" COMMON_HELP,
 			       synopsis);
 			return 0;
 		}
@@ -766,6 +783,8 @@ int verb_restore_daemon(int argc, char **argv)
 	params = name_params(name);
 	if (params && version >= 0)
 		json_object_object_add(params, "version", json_object_new_int64(version));
+	if (params && o.pass_stdio)
+		json_object_object_add(params, "attach", json_object_new_boolean(true));
 	if (call_daemon(&o, "io.ckptd.Restore", params, true, &reply) < 0)
 		return 1;
 	if (o.json)

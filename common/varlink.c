@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "util.h"
 #include "varlink.h"
 
 /* Deeper than any message of io.ckptd needs (a reply's jobs are 5 levels). */
@@ -708,6 +709,27 @@ int varlink_client_call(int fd, const char *method, json_object *params, bool mo
 			int (*on_reply)(const struct varlink_reply *r, void *userdata),
 			void *userdata)
 {
+	return varlink_client_call_fds(fd, method, params, more, NULL, 0, on_reply, userdata);
+}
+
+/* The fds ride on the call's first bytes, so the daemon gets them with this call. */
+static int send_call(int fd, const char *call, size_t len, const int *fds, size_t n_fds)
+{
+	ssize_t n = 0;
+
+	if (n_fds) {
+		n = send_with_fds(fd, call, len, fds, n_fds);
+		if (n < 0)
+			return (int) n;
+	}
+	return send_all(fd, call + n, len - (size_t) n);
+}
+
+int varlink_client_call_fds(int fd, const char *method, json_object *params, bool more,
+			    const int *fds, size_t n_fds,
+			    int (*on_reply)(const struct varlink_reply *r, void *userdata),
+			    void *userdata)
+{
 	_cleanup_free_ char *call = NULL, *chunk = NULL;
 	struct varlink_reader reader;
 	size_t len;
@@ -716,7 +738,7 @@ int varlink_client_call(int fd, const char *method, json_object *params, bool mo
 	r = varlink_format_call(method, params ? json_object_get(params) : NULL, more, &call, &len);
 	if (r < 0)
 		return r;
-	r = send_all(fd, call, len);
+	r = send_call(fd, call, len, fds, n_fds);
 	if (r < 0)
 		return r;
 

@@ -97,3 +97,8 @@ struct varlink_reply {
 int varlink_client_call(int fd, const char *method, json_object *params, bool more,
 			int (*on_reply)(const struct varlink_reply *r, void *userdata),
 			void *userdata);
+/* The same, passing fds (SCM_RIGHTS) with the call's first bytes. */
+int varlink_client_call_fds(int fd, const char *method, json_object *params, bool more,
+			    const int *fds, size_t n_fds,
+			    int (*on_reply)(const struct varlink_reply *r, void *userdata),
+			    void *userdata);

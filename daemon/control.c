@@ -17,6 +17,22 @@
 #include "log.h"
 #include "util.h"
 
+static void close_passed_fds(struct connection *c)
+{
+	for (size_t i = 0; i < c->n_passed_fds; i++)
+		(void) close(c->passed_fds[i]);
+	c->n_passed_fds = 0;
+}
+
+bool control_take_fds(struct connection *c, int fds[CONTROL_PASSED_FDS_MAX])
+{
+	if (c->n_passed_fds != CONTROL_PASSED_FDS_MAX)
+		return false;
+	memcpy(fds, c->passed_fds, sizeof(c->passed_fds));
+	c->n_passed_fds = 0;
+	return true;
+}
+
 static void connection_free(struct connection *c)
 {
 	struct manager *m = c->m;
@@ -32,6 +48,7 @@ static void connection_free(struct connection *c)
 	sd_event_source_disable_unref(c->idle);
 	closep(&c->fd);
 	varlink_reader_done(&c->reader);
+	close_passed_fds(c);
 	free(c->out);
 	free(c);
 }
@@ -191,19 +208,46 @@ static void handle_one(struct connection *c, const char *msg, size_t len)
 	varlink_call_done(&call);
 }
 
+/* Fds go with one call only: what the call handled did not take is closed. */
+static void handle_one_closing_fds(struct connection *c, const char *msg, size_t len)
+{
+	handle_one(c, msg, len);
+	close_passed_fds(c);
+}
+
 static void handle_messages(struct connection *c)
 {
 	const char *msg;
 	size_t len;
 
 	while (!c->waiting && !c->closing && varlink_reader_next(&c->reader, &msg, &len) > 0)
-		handle_one(c, msg, len);
+		handle_one_closing_fds(c, msg, len);
 }
 
 static void reset_idle(struct connection *c)
 {
 	(void) sd_event_source_set_time_relative(c->idle, IDLE_TIMEOUT_NS / 1000);
 	(void) sd_event_source_set_enabled(c->idle, SD_EVENT_ONESHOT);
+}
+
+/*
+ * Reads what the client sent and the fds that came with it. A read ends
+ * with the bytes the fds were sent with, so they belong to the next call
+ * handled when the client pipelines nothing before it and sends the call
+ * whole with them (protocol.md asks exactly that).
+ */
+static ssize_t receive(struct connection *c, char *buf, size_t size)
+{
+	int fds[CONTROL_PASSED_FDS_MAX];
+	size_t n_fds = 0;
+	ssize_t n = recv_with_fds(c->fd, buf, size, fds, CONTROL_PASSED_FDS_MAX, &n_fds);
+
+	if (n_fds) {
+		close_passed_fds(c); /* none left by now; never leak one */
+		memcpy(c->passed_fds, fds, n_fds * sizeof(int));
+		c->n_passed_fds = n_fds;
+	}
+	return n;
 }
 
 static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -216,8 +260,14 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 		return 0;
 	}
 	if (revents & EPOLLIN && !c->closing) {
-		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		ssize_t n = receive(c, buf, sizeof(buf));
 
+		if (n == -EPROTO) {
+			log_warning("A client of uid %u sent more than %u fds with a call; closing it",
+				    (unsigned) c->uid, CONTROL_PASSED_FDS_MAX);
+			connection_free(c);
+			return 0;
+		}
 		if (n > 0) {
 			reset_idle(c);
 			if (varlink_reader_feed(&c->reader, buf, (size_t) n) < 0) {
@@ -228,7 +278,12 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 				return 0;
 			}
 			handle_messages(c);
-		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+			/*
+			 * Fds go with a call that arrived whole with them; none wait
+			 * for later bytes, so a client cannot make us hold fds.
+			 */
+			close_passed_fds(c);
+		} else if (n == 0 || (n != -EAGAIN && n != -EINTR)) {
 			connection_free(c);
 			return 0;
 		}

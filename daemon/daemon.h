@@ -31,6 +31,8 @@
 #define DEFAULT_INTERVAL_NS (600ULL * 1000000000ULL)
 #define DEFAULT_KEEP 6
 #define KEEP_MAX 1000
+/* Fds a client may pass with one call: its stdin, stdout and stderr (Restore attach). */
+#define CONTROL_PASSED_FDS_MAX 3
 
 struct daemon_config {
 	char *state_dir;
@@ -132,6 +134,13 @@ struct connection {
 	bool waiting; /* an asynchronous reply is pending */
 	bool closing; /* close once the output is flushed */
 	bool oneway;  /* the call being handled wants no reply */
+	/*
+	 * Fds a client sent (SCM_RIGHTS) with the bytes just read: the next
+	 * call handled may take them (Restore with attach); any call closes
+	 * what it left, and so does the end of the read.
+	 */
+	int passed_fds[CONTROL_PASSED_FDS_MAX];
+	size_t n_passed_fds;
 };
 
 /* A spawn request sent to the spawner and not yet answered. */
@@ -187,6 +196,8 @@ bool job_process_alive(const struct job *j);
  */
 int work_start(struct job *j, enum work_kind kind, uint64_t version, bool scheduled,
 	       struct work **ret);
+/* A restore whose terminal or pipe stdio becomes stdio[0..2] (taken over, closed here). */
+int work_start_attached(struct job *j, uint64_t version, int stdio[3], struct work **ret);
 int work_add_waiter(struct work *w, struct connection *c, bool more);
 void work_drop_connection(struct manager *m, struct connection *c);
 int work_spawner_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
@@ -200,6 +211,8 @@ void control_error(struct connection *c, const char *error, json_object *params)
 void control_error_msg(struct connection *c, const char *error, json_object *params,
 		       const char *fmt, ...) _printf_(4, 5);
 void control_set_waiting(struct connection *c);
+/* The caller's fds 0, 1, 2 sent with the call being handled, taken over; false if none. */
+bool control_take_fds(struct connection *c, int fds[CONTROL_PASSED_FDS_MAX]);
 void control_done_waiting(struct connection *c);
 void control_close_all(struct manager *m);
 

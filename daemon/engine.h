@@ -40,6 +40,13 @@ struct restore_options {
 	bool use_stdio;
 	int stdio[3];
 	/*
+	 * With use_stdio and use_tty, stdio that was a terminal gets tty[0..2]
+	 * instead (a new pseudo-terminal: isatty() stays true); a pipe or
+	 * socket still gets stdio[0..2].
+	 */
+	bool use_tty;
+	int tty[3];
+	/*
 	 * Restore on behalf of an unprivileged owner: files are opened with the
 	 * owner's rights, and an image whose credentials are not exactly the
 	 * owner's is refused.

@@ -284,9 +284,12 @@ static void m_unwatch(struct connection *c, struct varlink_call *call)
 	control_reply(c, o, false);
 }
 
-/* Starts (or joins) a work and makes the caller wait for its end. */
+/*
+ * Starts (or joins) a work and makes the caller wait for its end. A restore
+ * with stdio (taken over) always starts one: m_restore saw no work running.
+ */
 static void wait_for(struct connection *c, struct varlink_call *call, struct job *j,
-		     enum work_kind kind, uint64_t version)
+		     enum work_kind kind, uint64_t version, int *stdio)
 {
 	struct work *w = j->work;
 	int r;
@@ -296,7 +299,8 @@ static void wait_for(struct connection *c, struct varlink_call *call, struct job
 		return;
 	}
 	if (!w) {
-		r = work_start(j, kind, version, /* scheduled= */ false, &w);
+		r = stdio ? work_start_attached(j, version, stdio, &w)
+			  : work_start(j, kind, version, /* scheduled= */ false, &w);
 		if (r < 0) {
 			control_error_msg(c, kind == WORK_KIND_SNAPSHOT ? "io.ckptd.SnapshotFailed"
 									: "io.ckptd.RestoreFailed",
@@ -325,16 +329,17 @@ static void m_snapshot(struct connection *c, struct varlink_call *call)
 				  (int) j->pid, j->name, j->name);
 		return;
 	}
-	wait_for(c, call, j, WORK_KIND_SNAPSHOT, 0);
+	wait_for(c, call, j, WORK_KIND_SNAPSHOT, 0, NULL);
 }
 
 static void m_restore(struct connection *c, struct varlink_call *call)
 {
-	static const char *const allowed[] = { "name", "version", NULL };
+	static const char *const allowed[] = { "name", "version", "attach", NULL };
 	_cleanup_free_ uint64_t *v = NULL;
 	_cleanup_close_ int dfd = -EBADF;
 	int64_t version = 0;
-	bool found = false;
+	bool found = false, attach = false;
+	int stdio[CONTROL_PASSED_FDS_MAX];
 	struct job *j;
 	size_t n = 0;
 
@@ -342,6 +347,10 @@ static void m_restore(struct connection *c, struct varlink_call *call)
 		return;
 	if (varlink_param_int(call->parameters, "version", false, 1, INT64_MAX, &version) < 0) {
 		invalid_parameter(c, "version");
+		return;
+	}
+	if (varlink_param_bool(call->parameters, "attach", false, &attach) < 0) {
+		invalid_parameter(c, "attach");
 		return;
 	}
 	if (j->work) {
@@ -364,7 +373,16 @@ static void m_restore(struct connection *c, struct varlink_call *call)
 			return;
 		}
 	}
-	wait_for(c, call, j, WORK_KIND_RESTORE, (uint64_t) version);
+	/* Taken last: fds no call took are closed once the call is handled. */
+	if (attach && !control_take_fds(c, stdio)) {
+		json_object *p = named("parameter", "attach");
+
+		control_error_msg(c, "io.ckptd.InvalidValue", p,
+				  "attach needs the caller's fds 0, 1 and 2 sent with the call "
+				  "(SCM_RIGHTS); none came");
+		return;
+	}
+	wait_for(c, call, j, WORK_KIND_RESTORE, (uint64_t) version, attach ? stdio : NULL);
 }
 
 static void m_list(struct connection *c, struct varlink_call *call)

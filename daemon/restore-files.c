@@ -312,6 +312,44 @@ static int anon_description(struct restore_ctx *c, const struct snapshot_open_fi
 	return fd;
 }
 
+/* A pipe or terminal that is gone: the caller's own stdio, or what it chose. */
+static int stdio_stand_in(struct restore_ctx *c, const struct snapshot_file *f, int saved_fd)
+{
+	int stdio_fd = MIN(MAX(saved_fd, 0), 2), fd;
+
+	if (c->opts->use_stdio) {
+		bool tty = c->opts->use_tty && S_ISCHR(f->id.mode);
+
+		stdio_fd = tty ? c->opts->tty[stdio_fd] : c->opts->stdio[stdio_fd];
+		c->stdio_redirected = true;
+	}
+	fd = fcntl(stdio_fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	return fd < 0 ? log_error_errno(-errno, "Cannot open /dev/null: %m") : fd;
+}
+
+/*
+ * fds 0, 1 and 2 often share one terminal description; each gets the
+ * stand-in of its own number (stdin /dev/null, stdout the log...), which the
+ * stub puts in place of the shared description.
+ */
+static int prepare_stdio(struct restore_ctx *c)
+{
+	for (size_t i = 0; i < c->snap->n_fds; i++) {
+		const struct snapshot_fd *sfd = &c->snap->fds[i];
+		const struct snapshot_file *f =
+			&c->snap->files[c->snap->open_files[sfd->open_file].file];
+
+		if (sfd->fd > 2 || f->kind != FILE_KIND_EXTERNAL)
+			continue;
+		c->stdio_fds[sfd->fd] = stdio_stand_in(c, f, sfd->fd);
+		if (c->stdio_fds[sfd->fd] < 0)
+			return c->stdio_fds[sfd->fd];
+	}
+	return 0;
+}
+
 /* Another open file description of the same inode, with the saved flags and offset. */
 static int open_description(struct restore_ctx *c, const struct snapshot_open_file *o,
 			    int saved_fd)
@@ -322,19 +360,8 @@ static int open_description(struct restore_ctx *c, const struct snapshot_open_fi
 	char path[64];
 	int fd;
 
-	if (f->kind == FILE_KIND_EXTERNAL) {
-		/* A pipe or terminal that is gone: the caller's own stdio, or what it chose. */
-		int stdio_fd = MIN(MAX(saved_fd, 0), 2);
-
-		if (c->opts->use_stdio) {
-			stdio_fd = c->opts->stdio[stdio_fd];
-			c->stdio_redirected = true;
-		}
-		fd = fcntl(stdio_fd, F_DUPFD_CLOEXEC, 3);
-		if (fd < 0)
-			fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-		return fd < 0 ? log_error_errno(-errno, "Cannot open /dev/null: %m") : fd;
-	}
+	if (f->kind == FILE_KIND_EXTERNAL)
+		return stdio_stand_in(c, f, saved_fd);
 	if (file_kind_is_anon(f->kind))
 		return anon_description(c, o);
 	if (c->file_fds[o->file] >= 0) {
@@ -388,7 +415,7 @@ int restore_prepare_files(struct restore_ctx *c)
 			return fd;
 		c->open_fds[i] = fd;
 	}
-	return 0;
+	return prepare_stdio(c);
 }
 
 int restore_seal_files(struct restore_ctx *c)
@@ -410,6 +437,8 @@ void restore_close_files(struct restore_ctx *c)
 		closep(&c->file_fds[i]);
 	for (size_t i = 0; c->open_fds && i < c->snap->n_open_files; i++)
 		closep(&c->open_fds[i]);
+	for (size_t i = 0; i < 3; i++)
+		closep(&c->stdio_fds[i]);
 	free(c->file_fds);
 	free(c->open_fds);
 	c->file_fds = c->open_fds = NULL;

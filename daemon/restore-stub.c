@@ -111,6 +111,7 @@ struct stub_plan {
 	int stub_go;   /* the stub's ends, as staged */
 	int stub_ready;
 	int first_description;
+	int first_stdio; /* stand-ins for stdio that was a pipe or terminal, after those */
 };
 
 static _noreturn_ void stub_fail(int fd, int error)
@@ -144,13 +145,19 @@ static _noreturn_ void stub_main(struct restore_ctx *c, const struct stub_plan *
 	for (size_t i = 0; i < s->n_open_files; i++)
 		if (dup2(c->open_fds[i], p->first_description + (int) i) < 0)
 			stub_fail(ready_wr, -errno);
+	for (int i = 0; i < 3; i++)
+		if (c->stdio_fds[i] >= 0 && dup2(c->stdio_fds[i], p->first_stdio + i) < 0)
+			stub_fail(ready_wr, -errno);
 	if (syscall(SYS_close_range, 0, p->hi - 1, 0) < 0)
 		stub_fail(ready_wr, -errno);
 	for (size_t i = 0; i < s->n_fds; i++) {
 		const struct snapshot_fd *fd = &s->fds[i];
 
-		if (dup3(p->first_description + (int) fd->open_file, fd->fd,
-			 fd->cloexec ? O_CLOEXEC : 0) < 0)
+		int from = fd->fd <= 2 && c->stdio_fds[fd->fd] >= 0
+				   ? p->first_stdio + fd->fd
+				   : p->first_description + (int) fd->open_file;
+
+		if (dup3(from, fd->fd, fd->cloexec ? O_CLOEXEC : 0) < 0)
 			stub_fail(ready_wr, -errno);
 	}
 	(void) syscall(SYS_close_range, p->first_description, ~0U, 0);
@@ -182,7 +189,8 @@ static int plan_fds(struct restore_ctx *c, struct stub_plan *p)
 	p->stub_go = p->hi + (int) c->snap->n_files;
 	p->stub_ready = p->stub_go + 1;
 	p->first_description = p->stub_ready + 1;
-	need = p->first_description + (int) c->snap->n_open_files + 1;
+	p->first_stdio = p->first_description + (int) c->snap->n_open_files;
+	need = p->first_stdio + 3 + 1;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;
 	if ((rlim_t) need > rl.rlim_cur) {

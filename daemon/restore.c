@@ -262,7 +262,7 @@ int restore_process(int dfd, const char *path, const struct restore_options *opt
 		    struct restore_result *ret)
 {
 	struct restore_ctx c = { .opts = opts, .sync_fd = { -EBADF, -EBADF },
-				 .inj.mem_fd = -EBADF };
+				 .stdio_fds = { -EBADF, -EBADF, -EBADF }, .inj.mem_fd = -EBADF };
 	int r;
 
 	ptrace_setup();

@@ -36,6 +36,7 @@ struct restore_ctx {
 	int *file_fds; /* per snapshot file: what mappings map, -EBADF if none */
 	int *open_fds; /* per open file description */
 	int sync_fd[2];
+	int stdio_fds[3]; /* per saved fd 0..2 that was a pipe or terminal: its stand-in */
 	bool stdio_redirected;
 
 	/* The stub (restore-stub.c) and its fds once it has rearranged them. */

@@ -55,6 +55,24 @@ static void reply_error(struct spawner *s, const char *what, int error)
 	reply(s, o, NULL, 0);
 }
 
+/*
+ * The worker finds the fds the manager passed (a restore's attached stdio)
+ * in its request. Only we name them: a manager that named fds itself could
+ * hand a restored process one of ours (the state directory).
+ */
+static void add_fds(json_object *request, const int *fds, size_t n_fds)
+{
+	json_object *a;
+
+	json_object_object_del(request, "stdio_fds");
+	if (!n_fds)
+		return;
+	a = json_object_new_array();
+	for (size_t i = 0; i < n_fds; i++)
+		json_object_array_add(a, json_object_new_int(fds[i]));
+	json_object_object_add(request, "stdio_fds", a);
+}
+
 static _noreturn_ void run_worker(struct spawner *s, json_object *request, int out_fd)
 {
 	/* Dies with us: a target being dumped then recovers on its own. */
@@ -65,7 +83,7 @@ static _noreturn_ void run_worker(struct spawner *s, json_object *request, int o
 	worker_main(s->state_dfd, request, out_fd);
 }
 
-static void spawn(struct spawner *s, json_object *request)
+static void spawn(struct spawner *s, json_object *request, const int *passed, size_t n_passed)
 {
 	int pipefd[2], pidfd, fds[2];
 	json_object *o;
@@ -88,6 +106,7 @@ static void spawn(struct spawner *s, json_object *request)
 	}
 	if (pid == 0) {
 		(void) close(pipefd[0]);
+		add_fds(request, passed, n_passed);
 		run_worker(s, request, pipefd[1]);
 	}
 	(void) close(pipefd[1]);
@@ -124,17 +143,16 @@ static int handle_request(struct spawner *s)
 		return 1;
 	if (n < 0)
 		return n == -EAGAIN || n == -EINTR ? 0 : 1;
-	for (size_t i = 0; i < n_fds; i++)
-		(void) close(fds[i]);
 	buf[n] = 0;
 	request = json_tokener_parse(buf);
-	if (!request || !json_object_is_type(request, json_type_object)) {
-		json_object_put(request);
+	if (!request || !json_object_is_type(request, json_type_object))
 		reply_error(s, "malformed request", -EBADMSG);
-		return 0;
-	}
-	spawn(s, request);
+	else
+		spawn(s, request, fds, n_fds == 3 ? n_fds : 0);
 	json_object_put(request);
+	/* The worker has its copies; a stray fd (not three) is dropped. */
+	for (size_t i = 0; i < n_fds; i++)
+		(void) close(fds[i]);
 	return 0;
 }
 

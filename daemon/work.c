@@ -37,8 +37,9 @@ static json_object *request_json(const struct work *w)
 	return o;
 }
 
-int work_start(struct job *j, enum work_kind kind, uint64_t version, bool scheduled,
-	       struct work **ret)
+/* stdio: fds for the worker's restore (attach), or NULL. */
+static int start(struct job *j, enum work_kind kind, uint64_t version, bool scheduled,
+		 const int *stdio, struct work **ret)
 {
 	struct manager *m = j->m;
 	struct pending_spawn *p;
@@ -63,11 +64,13 @@ int work_start(struct job *j, enum work_kind kind, uint64_t version, bool schedu
 	w->fd = w->pidfd = -EBADF;
 	varlink_reader_init(&w->reader, WORKER_MESSAGE_MAX);
 	req = request_json(w);
+	if (stdio)
+		json_object_object_add(req, "attach", json_object_new_boolean(true));
 	text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	n = send(m->spawner_fd, text, strlen(text), MSG_NOSIGNAL);
+	n = send_with_fds(m->spawner_fd, text, strlen(text), stdio, stdio ? 3 : 0);
 	json_object_put(req);
 	if (n < 0) {
-		int r = log_error_errno(-errno, "Cannot ask for a worker: %m");
+		int r = log_error_errno((int) n, "Cannot ask for a worker: %m");
 
 		varlink_reader_done(&w->reader);
 		free(w);
@@ -82,6 +85,22 @@ int work_start(struct job *j, enum work_kind kind, uint64_t version, bool schedu
 	if (ret)
 		*ret = w;
 	return 0;
+}
+
+int work_start(struct job *j, enum work_kind kind, uint64_t version, bool scheduled,
+	       struct work **ret)
+{
+	return start(j, kind, version, scheduled, NULL, ret);
+}
+
+int work_start_attached(struct job *j, uint64_t version, int stdio[3], struct work **ret)
+{
+	int r = start(j, WORK_KIND_RESTORE, version, /* scheduled= */ false, stdio, ret);
+
+	/* The spawner has its own copies now. */
+	for (size_t i = 0; i < 3; i++)
+		(void) close(stdio[i]);
+	return r;
 }
 
 int work_add_waiter(struct work *w, struct connection *c, bool more)
@@ -197,10 +216,11 @@ static void finish_restore(struct work *w, json_object *result)
 	if (json_object_object_get_ex(result, "pid", &v))
 		j->pid = json_object_get_int(v);
 	(void) proc_start_time(j->pid, &j->start_time);
-	if (json_object_object_get_ex(result, "log_used", &v) && json_object_get_boolean(v)) {
-		free(j->log);
+	/* Attached to a caller's stdio, or with none to stand in for: no log. */
+	free(j->log);
+	j->log = NULL;
+	if (json_object_object_get_ex(result, "log_used", &v) && json_object_get_boolean(v))
 		j->log = strdup_printf("%s/jobs/%s/output.log", j->m->cfg->state_dir, j->name);
-	}
 	j->state = JOB_STATE_WATCHING;
 	job_schedule(j, j->interval_ns);
 }

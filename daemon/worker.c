@@ -8,8 +8,13 @@
  */
 #define LOG_PREFIX "worker: "
 
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <termios.h>
 
 #include "daemon.h"
 #include "engine.h"
@@ -180,7 +185,7 @@ static int pick_version(int job_dfd, uint64_t asked, uint64_t below, json_object
 	return log_error_errno(-ENOENT, "The job has no good version to restore");
 }
 
-/* Stdio that was a terminal or pipe goes to the job's log; input reads as empty. */
+/* Stdio that was a pipe goes to the job's log; input reads as empty. */
 static int open_log(int job_dfd, uid_t owner, gid_t group, int stdio[3])
 {
 	stdio[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -192,6 +197,104 @@ static int open_log(int job_dfd, uid_t owner, gid_t group, int stdio[3])
 	return 0;
 }
 
+/*
+ * The pump: copies what the restored process writes to its new terminal
+ * into the log until every slave fd is closed (read then fails with EIO).
+ * Forked from the worker, so the restored process is its sibling, not its
+ * parent; it keeps nothing of the worker's but the two fds.
+ */
+static _noreturn_ void pump(int master, int log_fd, uid_t owner, gid_t group)
+{
+	char buf[4096];
+	sigset_t none;
+	ssize_t n;
+
+	(void) prctl(PR_SET_NAME, "ckptd-pty");
+	(void) setsid(); /* the daemon's signals are not ours */
+	sigemptyset(&none);
+	(void) sigprocmask(SIG_SETMASK, &none, NULL); /* the spawner blocks some */
+	/* Above 4 first, so that neither dup2 overwrites the other fd. */
+	master = fcntl(master, F_DUPFD, 5);
+	log_fd = fcntl(log_fd, F_DUPFD, 5);
+	if (master < 0 || log_fd < 0 || dup2(master, 3) < 0 || dup2(log_fd, 4) < 0)
+		_exit(1);
+	(void) close_range(5, ~0U, 0);
+	(void) close_range(0, 2, 0);
+	if (owner && (setgroups(0, NULL) < 0 || setresgid(group, group, group) < 0 ||
+		      setresuid(owner, owner, owner) < 0))
+		_exit(1);
+	for (;;) {
+		n = read(3, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0); /* EIO: the process closed its terminal, or ended */
+		if (write_all(4, buf, (size_t) n) < 0)
+			_exit(1);
+	}
+}
+
+/* A raw-ish terminal: output as written (no \r added), nothing echoed. */
+static int open_pty_slave(int master, uid_t owner, gid_t group)
+{
+	char name[64];
+	struct termios t;
+	int fd;
+
+	if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)))
+		return -errno;
+	fd = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (tcgetattr(fd, &t) == 0) {
+		t.c_oflag &= ~(tcflag_t) ONLCR;
+		t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+		(void) tcsetattr(fd, TCSANOW, &t);
+	}
+	(void) fchown(fd, owner, group);
+	return fd;
+}
+
+/*
+ * Stdio that was a terminal becomes a new pseudo-terminal whose output a
+ * pump appends to the log: the process still sees a terminal. *ret_slave
+ * is the slave (ours to close once the process has its copies).
+ */
+static int open_pty(int log_fd, uid_t owner, gid_t group, int *ret_slave)
+{
+	_cleanup_close_ int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int slave;
+	pid_t pid;
+
+	if (master < 0)
+		return log_error_errno(-errno, "Cannot open a pseudo-terminal: %m");
+	slave = open_pty_slave(master, owner, group);
+	if (slave < 0)
+		return log_error_errno(slave, "Cannot open a pseudo-terminal's slave: %m");
+	pid = fork();
+	if (pid < 0) {
+		(void) close(slave);
+		return log_error_errno(-errno, "Cannot fork the terminal's pump: %m");
+	}
+	if (pid == 0)
+		pump(master, log_fd, owner, group);
+	*ret_slave = slave;
+	return 0;
+}
+
+/* The caller's fds 0, 1, 2 that came with the call (Restore attach), if any. */
+static bool attached_stdio(json_object *req, int stdio[3])
+{
+	json_object *a;
+
+	if (!json_object_object_get_ex(req, "stdio_fds", &a) ||
+	    !json_object_is_type(a, json_type_array) || json_object_array_length(a) != 3)
+		return false;
+	for (size_t i = 0; i < 3; i++)
+		stdio[i] = json_object_get_int(json_object_array_get_idx(a, i));
+	return true;
+}
+
 static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep)
 {
 	char path[64], name[STORE_VERSION_NAME_MAX];
@@ -201,17 +304,25 @@ static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep
 	struct restore_result res;
 	json_object *o, *skipped = json_object_new_array();
 	uint64_t number = 0, tried;
-	int stdio[3] = { -EBADF, -EBADF, -EBADF }, r;
+	int stdio[3] = { -EBADF, -EBADF, -EBADF }, tty = -EBADF, r;
+	bool attached = attached_stdio(req, stdio);
 
 	r = pick_version(job_dfd, asked, 0, skipped, &number);
 	if (r < 0)
 		finish_error(rep, r, "no version to restore");
-	r = open_log(job_dfd, owner, group, stdio);
-	if (r < 0)
-		finish_error(rep, r, "cannot open the job's output log");
+	if (!attached) {
+		r = open_log(job_dfd, owner, group, stdio);
+		if (r < 0)
+			finish_error(rep, r, "cannot open the job's output log");
+		r = open_pty(stdio[1], owner, group, &tty);
+		if (r < 0)
+			finish_error(rep, r, "cannot open a pseudo-terminal for the process");
+	}
 	struct restore_options opts = {
 		.use_stdio = true,
 		.stdio = { stdio[0], stdio[1], stdio[2] },
+		.use_tty = !attached,
+		.tty = { tty, tty, tty },
 		.as_owner = owner != 0,
 		.owner_uid = owner,
 		.owner_gid = group,
@@ -239,7 +350,8 @@ static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep
 	o = json_object_new_object();
 	json_object_object_add(o, "pid", json_object_new_int(res.pid));
 	json_object_object_add(o, "version", json_object_new_int64((int64_t) number));
-	json_object_object_add(o, "log_used", json_object_new_boolean(res.stdio_redirected));
+	json_object_object_add(o, "log_used",
+			       json_object_new_boolean(res.stdio_redirected && !attached));
 	if (json_object_array_length(skipped))
 		json_object_object_add(o, "skipped", skipped);
 	else

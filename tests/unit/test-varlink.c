@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "util.h"
@@ -718,6 +719,8 @@ struct peer {
 	bool close_first;    /* hang up before reading anything */
 	char call[4096];
 	size_t call_len;
+	int fds[PASS_FDS_MAX]; /* passed with the call */
+	size_t n_fds;
 };
 
 static void *peer_run(void *userdata)
@@ -731,10 +734,14 @@ static void *peer_run(void *userdata)
 	}
 	/* Read the call up to its NUL. */
 	while (p->call_len == 0 || p->call[p->call_len - 1] != 0) {
-		ssize_t n = read(p->fd, p->call + p->call_len, sizeof(p->call) - p->call_len);
+		size_t got = 0;
+		ssize_t n = recv_with_fds(p->fd, p->call + p->call_len,
+					  sizeof(p->call) - p->call_len, p->fds + p->n_fds,
+					  PASS_FDS_MAX - p->n_fds, &got);
 
 		if (n <= 0)
 			goto done;
+		p->n_fds += got;
 		p->call_len += (size_t) n;
 	}
 	for (size_t off = 0; off < p->script_len;) {
@@ -817,6 +824,41 @@ Test(varlink, client_single_reply)
 	cr_assert_str_eq(s.error, "");
 	cr_assert_eq(p.call_len, sizeof("{\"method\":\"io.ckptd.List\",\"parameters\":{}}"));
 	cr_assert_str_eq(p.call, "{\"method\":\"io.ckptd.List\",\"parameters\":{}}");
+}
+
+/* The fds ride with the call's bytes; the peer gets the same files. */
+Test(varlink, client_passes_fds)
+{
+	struct peer p = { .script = S("{\"parameters\":{}}\0") };
+	struct seen s = {};
+	struct stat a, b;
+	pthread_t t;
+	int sv[2], pfd[2];
+
+	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	p.fd = sv[1];
+	cr_assert_eq(pthread_create(&t, NULL, peer_run, &p), 0);
+	int fds[3] = { pfd[0], pfd[1], pfd[1] };
+	json_object *params = json("{\"name\":\"a\"}");
+
+	cr_assert_eq(varlink_client_call_fds(sv[0], "io.ckptd.Restore", params, false, fds, 3,
+					     on_reply, &s),
+		     0);
+	json_object_put(params);
+	(void) close(sv[0]);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(s.count, 1);
+	cr_assert_str_eq(p.call, "{\"method\":\"io.ckptd.Restore\",\"parameters\":{\"name\":\"a\"}}");
+	cr_assert_eq(p.n_fds, 3);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_eq(fstat(fds[i], &a), 0);
+		cr_assert_eq(fstat(p.fds[i], &b), 0);
+		cr_assert_eq(a.st_ino, b.st_ino);
+		(void) close(p.fds[i]);
+	}
+	(void) close(pfd[0]);
+	(void) close(pfd[1]);
 }
 
 Test(varlink, client_reply_without_parameters)
