@@ -124,7 +124,7 @@ static void describe_inet(int own, int type, int protocol, char *buf, size_t siz
 static void describe_unix(const struct unix_sock_info *u, int type, char *buf, size_t size)
 {
 	if (!u)
-		snprintf(buf, size, "a unix %s socket sock_diag does not list", type_name(type));
+		snprintf(buf, size, "a unix %s socket sock_diag does not list (in another network namespace?)", type_name(type));
 	else if (u->state == 10 /* TCP_LISTEN */)
 		snprintf(buf, size, "a listening unix %s socket", type_name(type));
 	else if (u->peer == 0)
