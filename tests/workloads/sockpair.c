@@ -10,7 +10,12 @@
  * Everything read is checked against what unit j wrote and folded into a
  * hash; at the end the fds' flags and the hash are printed.
  *
- *     sockpair OUT [READY] [UNITS=1500] [SEED=1]
+ * RIGHTS=1 also queues, on a datagram pair whose reading end is fd 40, a
+ * message, then one carrying a pipe's write end (SCM_RIGHTS), then another:
+ * ckptd must refuse the dump naming fd 40 and leave all three queued in
+ * order, the fd working, which the workload checks at the end.
+ *
+ *     sockpair OUT [READY] [UNITS=1500] [SEED=1] [RIGHTS=0]
  */
 #include <sys/socket.h>
 
@@ -20,6 +25,7 @@
 #define SPIN 250000
 #define MAX_MSG 3000
 #define STREAM_WRITER 30
+#define RIGHTS_READER 40
 
 static int st[2], dg[2], sq[2], shut_pair[2];
 static uint64_t seed, hash = 0xcbf29ce484222325ull;
@@ -115,6 +121,60 @@ static void print_fd(const char *name, int fd)
 		  !!(fdfl & FD_CLOEXEC));
 }
 
+static int rights_pipe[2];
+
+static void queue_rights(void)
+{
+	int pair[2];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u = {};
+	struct iovec iov = { (char *) "with-fd", 7 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, pair) < 0 || pipe(rights_pipe) < 0 ||
+	    dup2(pair[1], RIGHTS_READER) < 0 || close(pair[1]) < 0)
+		wl_die("rights setup: %m");
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &rights_pipe[1], sizeof(int));
+	if (send(pair[0], "first", 5, 0) != 5 || sendmsg(pair[0], &m, 0) != 7 ||
+	    send(pair[0], "last", 4, 0) != 4 || close(rights_pipe[1]) < 0)
+		wl_die("rights send: %m");
+}
+
+/* The three messages in order, the passed pipe end still the pipe's. */
+static void check_rights(void)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u = {};
+	char a[16] = "", b[16] = "", c[16] = "", got[4] = "";
+	struct iovec iov = { b, sizeof(b) - 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *h;
+	int passed = -1;
+
+	if (recv(RIGHTS_READER, a, sizeof(a) - 1, 0) < 0 || recvmsg(RIGHTS_READER, &m, 0) < 0 ||
+	    recv(RIGHTS_READER, c, sizeof(c) - 1, 0) < 0)
+		wl_die("rights recv: %m");
+	h = CMSG_FIRSTHDR(&m);
+	if (h && h->cmsg_type == SCM_RIGHTS)
+		memcpy(&passed, CMSG_DATA(h), sizeof(int));
+	wl_check(!strcmp(a, "first") && !strcmp(b, "with-fd") && !strcmp(c, "last"),
+		 "rights messages: '%s' '%s' '%s'", a, b, c);
+	wl_check(passed >= 0 && write(passed, "ok", 2) == 2 && read(rights_pipe[0], got, 2) == 2 &&
+			 !strcmp(got, "ok"),
+		 "the passed fd does not reach its pipe");
+	wl_printf("rights: first, with-fd (a working pipe end), last\n");
+}
+
 static void check_shut_pair(void)
 {
 	char buf[64];
@@ -133,6 +193,7 @@ int main(int argc, char **argv)
 	int a = wl_init("sockpair", argc, argv, "[UNITS=1500] [SEED=1]");
 	uint64_t units = wl_arg(argc, argv, a, 1500);
 	volatile uint64_t sink = 0;
+	bool rights = wl_arg(argc, argv, a + 2, 0) != 0;
 
 	seed = wl_arg(argc, argv, a + 1, 1);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, st) < 0 ||
@@ -146,6 +207,8 @@ int main(int argc, char **argv)
 		wl_die("shut pair: %m");
 	for (uint64_t j = 0; j < LAG; j++)
 		produce(j);
+	if (rights)
+		queue_rights();
 	wl_ready(NULL);
 	for (uint64_t j = 0; j < units; j++) {
 		if (j + LAG < units)
@@ -158,6 +221,8 @@ int main(int argc, char **argv)
 	print_fd("dgram-reader", dg[1]);
 	print_fd("seqpacket-writer", sq[0]);
 	check_shut_pair();
+	if (rights)
+		check_rights();
 	wl_printf("units %llu hash %016llx\n", (unsigned long long) units, (unsigned long long) hash);
 	return wl_finish();
 }
