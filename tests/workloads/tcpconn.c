@@ -4,12 +4,14 @@
  * for MS milliseconds, then says what the connection does: a live one takes
  * a send and has nothing to read, one ckptd restored as closed (--external
  * tcp=close) fails both as a dead connection would. Either is a PASS; the
- * test reads the "conn" line.
+ * test reads the "conn" line. A PORT starting with '/' is a unix socket path
+ * to connect to instead.
  *
- *     tcpconn OUT [READY] PORT [MS=1500]
+ *     tcpconn OUT [READY] PORT|PATH [MS=1500]
  */
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include "workload.h"
@@ -34,11 +36,20 @@ int main(int argc, char **argv)
 
 	if (argc <= a)
 		wl_die("no port given");
-	sin.sin_port = htons((uint16_t) wl_arg(argc, argv, a, 0));
 	ms = wl_arg(argc, argv, a + 1, 1500);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *) &sin, sizeof(sin)) < 0)
-		wl_die("connect: %m");
+	if (argv[a][0] == '/') {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", argv[a]);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *) &sun, sizeof(sun)) < 0)
+			wl_die("connect %s: %m", argv[a]);
+	} else {
+		sin.sin_port = htons((uint16_t) wl_arg(argc, argv, a, 0));
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *) &sin, sizeof(sin)) < 0)
+			wl_die("connect: %m");
+	}
 	if (dup2(fd, CONN_FD) < 0 || close(fd) < 0 || fcntl(CONN_FD, F_SETFL, O_NONBLOCK) < 0)
 		wl_die("fd setup: %m");
 	wl_ready(NULL);
