@@ -151,6 +151,9 @@ enum file_tag {
 	TAG_F_SOCK_SHUTDOWN,
 	TAG_F_SOCK_PEER,
 	TAG_F_SOCK_SNDBUF,
+	TAG_F_SOCK_OPTIONS,
+	TAG_F_SOCK_RCVTIMEO_US,
+	TAG_F_SOCK_SNDTIMEO_US,
 };
 
 enum fds_tag {
@@ -345,6 +348,9 @@ static void encode_socket(struct tlv_writer *w, const struct snapshot_socket *k)
 	tlv_put_u64(w, TAG_F_SOCK_SHUTDOWN, k->shutdown);
 	tlv_put_u64(w, TAG_F_SOCK_PEER, k->peer);
 	tlv_put_u64(w, TAG_F_SOCK_SNDBUF, k->sndbuf);
+	tlv_put_u64(w, TAG_F_SOCK_OPTIONS, k->options);
+	tlv_put_u64(w, TAG_F_SOCK_RCVTIMEO_US, k->rcvtimeo_us);
+	tlv_put_u64(w, TAG_F_SOCK_SNDTIMEO_US, k->sndtimeo_us);
 }
 
 static void encode_files(struct tlv_writer *w, const struct snapshot *s)
@@ -1232,6 +1238,15 @@ static int decode_file(struct snapshot *s, const struct tlv_reader *v)
 			break;
 		case TAG_F_SOCK_SNDBUF:
 			k = tlv_get_u32(&val, &f->sock.sndbuf);
+			break;
+		case TAG_F_SOCK_OPTIONS:
+			k = tlv_get_u32(&val, &f->sock.options);
+			break;
+		case TAG_F_SOCK_RCVTIMEO_US:
+			k = tlv_get_u64(&val, &f->sock.rcvtimeo_us);
+			break;
+		case TAG_F_SOCK_SNDTIMEO_US:
+			k = tlv_get_u64(&val, &f->sock.sndtimeo_us);
 			break;
 		default:
 			k = decode_anon_item(f, tag, &val);

@@ -240,6 +240,11 @@ struct snapshot_anon {
 	size_t n_watches, allocated_watches;
 };
 
+enum socket_option {
+	SOCKET_OPTION_PASSCRED = 1u << 0,
+	SOCKET_OPTION_PASSPIDFD = 1u << 1,
+};
+
 /*
  * A socket. For FILE_KIND_UNIX_PAIR, snapshot_file.stream holds what this end
  * had queued to read (id.size bytes); for SOCK_DGRAM and SOCK_SEQPACKET each
@@ -251,6 +256,8 @@ struct snapshot_socket {
 	uint32_t shutdown; /* this end's sk_shutdown: 1 reads shut, 2 writes shut */
 	uint32_t peer;	   /* FILE_KIND_UNIX_PAIR: index of the other end's file */
 	uint32_t sndbuf;   /* SO_SNDBUF as getsockopt reports it (doubled), 0: default */
+	uint32_t options;  /* enum socket_option */
+	uint64_t rcvtimeo_us, sndtimeo_us; /* SO_RCVTIMEO, SO_SNDTIMEO; 0: none */
 };
 
 struct snapshot_file {

@@ -15,6 +15,17 @@
 #include "sock-diag.h"
 #include "util.h"
 
+/* The kernel's autobind name: an abstract "\0" and five hex digits, nobody's choice. */
+static bool autobind_name(const uint8_t *p, size_t len)
+{
+	if (len != 6 || p[0] != 0)
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	return true;
+}
+
 static int parse_attrs(const uint8_t *p, size_t len, struct unix_sock_info *u)
 {
 	while (len >= sizeof(struct nlattr)) {
@@ -28,7 +39,10 @@ static int parse_attrs(const uint8_t *p, size_t len, struct unix_sock_info *u)
 		dlen = a.nla_len - NLA_HDRLEN;
 		switch (a.nla_type & NLA_TYPE_MASK) {
 		case UNIX_DIAG_NAME:
-			u->named = true;
+			if (autobind_name(data, dlen))
+				u->autobound = true;
+			else
+				u->named = true;
 			break;
 		case UNIX_DIAG_PEER: {
 			uint32_t peer;

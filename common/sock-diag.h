@@ -17,7 +17,8 @@ struct unix_sock_info {
 	uint32_t state;	   /* TCP_ESTABLISHED, TCP_LISTEN, TCP_CLOSE */
 	uint32_t shutdown; /* RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2, as sk_shutdown */
 	uint32_t rqueue;   /* bytes (stream) or messages (datagram) queued to read */
-	bool named;	   /* bound to a path or an abstract name */
+	bool named;	   /* bound to a path or an abstract name it chose */
+	bool autobound;	   /* given an abstract name by the kernel (SO_PASSCRED, autobind) */
 };
 
 /*

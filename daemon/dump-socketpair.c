@@ -65,6 +65,16 @@ static int sockopt(int fd, int name)
 	return getsockopt(fd, SOL_SOCKET, name, &v, &len) < 0 ? 0 : v;
 }
 
+static uint64_t timeout_us(int fd, int name)
+{
+	struct timeval tv = {};
+	socklen_t len = sizeof(tv);
+
+	if (getsockopt(fd, SOL_SOCKET, name, &tv, &len) < 0)
+		return 0;
+	return (uint64_t) tv.tv_sec * 1000000 + (uint64_t) tv.tv_usec;
+}
+
 static int refuse(struct dump_ctx *c, int fd, const char *what)
 {
 	return log_error_errno(-EOPNOTSUPP,
@@ -232,15 +242,20 @@ static int dump_queue(struct dump_ctx *c, const struct dump_pair_end *e,
 {
 	struct snapshot_file *f = &c->snap->files[e->file];
 	struct msg_queue q = {};
-	int r, k;
+	int r, k, peek_off = -1;
+	socklen_t len = sizeof(peek_off);
 
+	/* Peeking would move it, and restore would not set it: the process would peek elsewhere. */
+	if (getsockopt(e->own, SOL_SOCKET, SO_PEEK_OFF, &peek_off, &len) == 0 && peek_off >= 0)
+		return log_error_errno(-EOPNOTSUPP,
+				       "fd %d of PID %d is a unix socket pair end with a peek offset "
+				       "(SO_PEEK_OFF); ckptd cannot checkpoint that yet",
+				       e->fd, (int) c->pid);
 	if (queue_empty(e))
 		return save_queue(c, f, &q);
-	if (sockopt(e->own, SO_PASSCRED) || sockopt(e->own, SO_PASSPIDFD))
+	if (f->sock.options)
 		return refuse(c, e->fd, "data that carries credentials (SO_PASSCRED)");
 	if (e->info->type == SOCK_STREAM) {
-		if (sockopt(e->own, SO_PEEK_OFF) > 0)
-			return refuse(c, e->fd, "data and a peek offset (SO_PEEK_OFF)");
 		r = peek_stream(c, e, &q);
 	} else {
 		/* A shut end takes no message back: read nothing that cannot be put back. */
@@ -269,6 +284,10 @@ int dump_socketpair(struct dump_ctx *c, struct dump_pair_end ends[static 2])
 			.shutdown = ends[i].info->shutdown,
 			.peer = ends[1 - i].file,
 			.sndbuf = (uint32_t) sockopt(ends[i].own, SO_SNDBUF),
+			.options = (sockopt(ends[i].own, SO_PASSCRED) ? SOCKET_OPTION_PASSCRED : 0) |
+				   (sockopt(ends[i].own, SO_PASSPIDFD) ? SOCKET_OPTION_PASSPIDFD : 0),
+			.rcvtimeo_us = timeout_us(ends[i].own, SO_RCVTIMEO),
+			.sndtimeo_us = timeout_us(ends[i].own, SO_SNDTIMEO),
 		};
 	}
 	for (int i = 0; i < 2; i++) {

@@ -10,23 +10,16 @@
 #define LOG_PREFIX "dump: "
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <linux/sockios.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 
 #include "dump.h"
 #include "log.h"
 #include "util.h"
-
-#define RCV_SHUT 1u
-#define SEND_SHUT 2u
 
 /* The process's fd holding socket ino, or -1. */
 static int socket_fd(const struct dump_ctx *c, uint64_t ino)
@@ -125,7 +118,7 @@ static void describe_unix(const struct unix_sock_info *u, int type, char *buf, s
 {
 	if (!u)
 		snprintf(buf, size, "a unix %s socket sock_diag does not list (in another network namespace?)", type_name(type));
-	else if (u->state == 10 /* TCP_LISTEN */)
+	else if (u->state == TCP_LISTEN)
 		snprintf(buf, size, "a listening unix %s socket", type_name(type));
 	else if (u->peer == 0)
 		snprintf(buf, size, "an unconnected unix %s socket", type_name(type));
@@ -232,6 +225,7 @@ int dump_socket_object(struct dump_ctx *c, int fd, const struct stat *st, uint32
 	protocol = sockopt(own, SOL_SOCKET, SO_PROTOCOL);
 	if (family == AF_UNIX) {
 		u = sock_diag_find(c->unix_socks, c->n_unix_socks, st->st_ino);
+		/* An autobound name (SO_PASSCRED) comes again by itself on the next send. */
 		if (u && u->peer && !u->named && holds_socket(c, u->peer)) {
 			const struct unix_sock_info *p =
 				sock_diag_find(c->unix_socks, c->n_unix_socks, u->peer);

@@ -18,6 +18,7 @@
 
 #define RCV_SHUT 1u
 #define SEND_SHUT 2u
+#define FILL_SNDBUF (64u << 20)
 
 static int send_bytes(int fd, const uint8_t *p, size_t len, bool message)
 {
@@ -97,6 +98,35 @@ static void set_sndbuf(int fd, uint32_t saved)
 		(void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &half, sizeof(half));
 }
 
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+
+static int set_timeout(int fd, int name, uint64_t us)
+{
+	struct timeval tv = { .tv_sec = (time_t) (us / 1000000), .tv_usec = (suseconds_t) (us % 1000000) };
+
+	if (us == 0)
+		return 0;
+	return setsockopt(fd, SOL_SOCKET, name, &tv, sizeof(tv)) < 0 ? -errno : 0;
+}
+
+/* The options that change what the process sees: credentials with each message, timeouts. */
+static int set_options(int fd, const struct snapshot_socket *k)
+{
+	static const int one = 1;
+	int r;
+
+	if (k->options & SOCKET_OPTION_PASSCRED &&
+	    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+		return -errno;
+	if (k->options & SOCKET_OPTION_PASSPIDFD &&
+	    setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one)) < 0)
+		return -errno;
+	r = set_timeout(fd, SO_RCVTIMEO, k->rcvtimeo_us);
+	return r < 0 ? r : set_timeout(fd, SO_SNDTIMEO, k->sndtimeo_us);
+}
+
 /* Shutdowns last: a shut end would take no queued data. */
 static int shut(int fd, uint32_t how)
 {
@@ -117,12 +147,19 @@ int restore_create_pair(struct restore_ctx *c, uint32_t i)
 		return log_error_errno(-errno, "Cannot create a unix socket pair: %m");
 	c->file_fds[file[0]] = sv[0];
 	c->file_fds[file[1]] = sv[1];
+	/* Room for whatever was queued however it was cut into buffers; the saved size after. */
 	for (int k = 0; k < 2; k++)
-		set_sndbuf(sv[k], c->snap->files[file[k]].sock.sndbuf);
+		set_sndbuf(sv[k], FILL_SNDBUF);
 	for (int k = 0; k < 2 && r >= 0; k++)
 		r = fill_queue(c, &c->snap->files[file[k]], sv[1 - k]);
 	if (r < 0)
 		return log_error_errno(r, "Cannot put back what a socket pair had queued: %m");
+	for (int k = 0; k < 2 && r >= 0; k++) {
+		set_sndbuf(sv[k], c->snap->files[file[k]].sock.sndbuf);
+		r = set_options(sv[k], &c->snap->files[file[k]].sock);
+	}
+	if (r < 0)
+		return log_error_errno(r, "Cannot set a socket pair's options as they were: %m");
 	for (int k = 0; k < 2 && r >= 0; k++)
 		r = shut(sv[k], c->snap->files[file[k]].sock.shutdown);
 	if (r < 0)

@@ -81,7 +81,9 @@ static void add_socket_files(struct snapshot *s)
 		f->id = (struct snapshot_identity){ .dev = 8, .ino = 900 + i, .mode = 0140777,
 						    .size = i ? 0 : 13 };
 		f->stream = i ? SNAPSHOT_NONE : 4;
-		f->sock = (struct snapshot_socket){ AF_UNIX, SOCK_DGRAM, i ? 2 : 1, 8 - i, 212992 };
+		f->sock = (struct snapshot_socket){ AF_UNIX,	    SOCK_DGRAM, i ? 2 : 1,
+						    8 - i,	    212992,	i + 1,
+						    1500000 * i, 250 };
 	}
 	f = snapshot_add_file(s);
 	f->kind = FILE_KIND_TCP_CLOSED;

@@ -58,6 +58,8 @@ static void sock(struct builder *b, uint32_t ino, uint8_t type, uint32_t peer, u
 	put(b, &m, sizeof(m));
 	if (named)
 		attr(b, UNIX_DIAG_NAME, "/run/x", 6);
+	else if (type == SOCK_SEQPACKET)
+		attr(b, UNIX_DIAG_NAME, "\0" "0a1f9", 6); /* autobind */
 	if (peer)
 		attr(b, UNIX_DIAG_PEER, &peer, sizeof(peer));
 	attr(b, UNIX_DIAG_RQLEN, &q, sizeof(q));
@@ -92,6 +94,18 @@ Test(sock_diag, parses_a_pair_and_done)
 	cr_assert(l[1].ino == 101 && l[1].peer == 100 && l[1].shutdown == 1 && l[1].named);
 	cr_assert_eq(sock_diag_find(l, n, 101), &l[1]);
 	cr_assert_null(sock_diag_find(l, n, 5));
+	free(l);
+}
+
+Test(sock_diag, autobind_name_is_not_a_chosen_one)
+{
+	struct builder b = {};
+	struct unix_sock_info *l;
+	size_t n;
+
+	sock(&b, 7, SOCK_SEQPACKET, 8, 0, 0, false);
+	cr_assert_eq(parse(&b, &l, &n), 0);
+	cr_assert(n == 1 && l[0].autobound && !l[0].named);
 	free(l);
 }
 
@@ -175,6 +189,14 @@ Test(sock_diag, live_socketpair)
 	cr_assert_eq(a->shutdown, 2); /* SEND_SHUTDOWN */
 	cr_assert_eq(b->shutdown, 1); /* RCV_SHUTDOWN, from the peer */
 	cr_assert_eq(a->rqueue, 3);
+	cr_assert(!b->autobound);
+	cr_assert_eq(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)), 0);
+	cr_assert_eq(send(sv[1], "d", 1, 0), 1); /* binds it to an abstract name of the kernel's */
+	free(l);
+	l = NULL;
+	cr_assert_eq(sock_diag_list_unix(&l, &n), 0);
+	b = sock_diag_find(l, n, sb.st_ino);
+	cr_assert(b && b->autobound && !b->named);
 	free(l);
 	close(sv[0]);
 	close(sv[1]);

@@ -5,7 +5,8 @@
  * SOCK_DGRAM pair and one into a SOCK_SEQPACKET pair (sizes vary, some
  * empty); the reading half lags LAG units behind, so every queue holds data
  * at any moment. The stream's writer is a dup() on fd 30, the datagram
- * reader is non-blocking. A fourth pair was shut for writing at the start
+ * reader is non-blocking, the stream reader has a receive timeout and the
+ * seqpacket writer SO_PASSCRED. A fourth pair was shut for writing at the start
  * after a farewell was queued: it must still read the farewell, then EOF.
  * Everything read is checked against what unit j wrote and folded into a
  * hash; at the end the fds' flags and the hash are printed.
@@ -113,12 +114,16 @@ static uint64_t spin(uint64_t x)
 
 static void print_fd(const char *name, int fd)
 {
-	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD), type = 0;
-	socklen_t len = sizeof(type);
+	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD), type = 0, cred = 0;
+	struct timeval tv = {};
+	socklen_t len = sizeof(type), clen = sizeof(cred), tlen = sizeof(tv);
 
 	(void) getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
-	wl_printf("fd %s %d type %d nonblock %d cloexec %d\n", name, fd, type, !!(fl & O_NONBLOCK),
-		  !!(fdfl & FD_CLOEXEC));
+	(void) getsockopt(fd, SOL_SOCKET, SO_PASSCRED, &cred, &clen);
+	(void) getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &tlen);
+	wl_printf("fd %s %d type %d nonblock %d cloexec %d passcred %d rcvtimeo %ld.%06ld\n",
+		  name, fd, type, !!(fl & O_NONBLOCK), !!(fdfl & FD_CLOEXEC), cred,
+		  (long) tv.tv_sec, (long) tv.tv_usec);
 }
 
 static int rights_pipe[2];
@@ -203,6 +208,11 @@ int main(int argc, char **argv)
 		wl_die("socketpair: %m");
 	if (dup2(st[0], STREAM_WRITER) < 0 || fcntl(dg[1], F_SETFL, O_NONBLOCK) < 0)
 		wl_die("fd setup: %m");
+	/* Options a restore must keep: a reader that would time out, a writer that wants creds. */
+	if (setsockopt(st[1], SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ 5, 250000 },
+		       sizeof(struct timeval)) < 0 ||
+	    setsockopt(sq[0], SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) < 0)
+		wl_die("socket options: %m");
 	if (write(shut_pair[0], "farewell", 8) != 8 || shutdown(shut_pair[0], SHUT_WR) < 0)
 		wl_die("shut pair: %m");
 	for (uint64_t j = 0; j < LAG; j++)
