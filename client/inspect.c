@@ -305,7 +305,8 @@ static json_object *json_fds(const struct snapshot *s)
 		char state[160];
 
 		json_object_object_add(o, "fd", json_object_new_int(fd->fd));
-		if (file_kind_is_anon(s->files[of->file].kind))
+		if (file_kind_is_anon(s->files[of->file].kind) ||
+		    s->files[of->file].kind == FILE_KIND_UNIX_PAIR)
 			json_object_object_add(o, "state",
 					       json_object_new_string(anon_state(
 						       &s->files[of->file], state, sizeof(state))));
