@@ -163,7 +163,7 @@ static int drain_messages(struct dump_ctx *c, const struct dump_pair_end *e, str
 		if (len < 0)
 			return log_error_errno(-errno, "Cannot read the queue of fd %d of PID %d: %m",
 					       e->fd, (int) c->pid);
-		if (len == 0 && e->info->shutdown & RCV_SHUT)
+		if (len == 0 && e->info->type == SOCK_SEQPACKET && e->info->shutdown & RCV_SHUT)
 			return 0; /* a seqpacket's end of file */
 		if (append_message(q, (uint32_t) len, &p) < 0 || keep_control(q, &(struct msghdr){}) < 0)
 			return log_oom();
@@ -232,7 +232,9 @@ static bool queue_empty(const struct dump_pair_end *e)
 	int inq = 0;
 	uint8_t b;
 
-	if (e->info->type == SOCK_STREAM || e->info->shutdown & RCV_SHUT)
+	/* A seqpacket end shut for reading answers an empty queue with 0, like an empty message. */
+	if (e->info->type == SOCK_STREAM ||
+	    (e->info->type == SOCK_SEQPACKET && e->info->shutdown & RCV_SHUT))
 		return ioctl(e->own, SIOCINQ, &inq) == 0 && inq == 0;
 	return recv(e->own, &b, 0, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN;
 }
