@@ -29,7 +29,7 @@ static const struct {
 	  "restore NAME[@VERSION] | -D DIR     bring a process back (a job's, or DIR's)" },
 	{ "status", verb_status,
 	  "status                              what the daemon is doing" },
-	{ "dump", verb_dump, "dump PID -D DIR [--leave-running] [--external tcp=close]   snapshot a process into DIR" },
+	{ "dump", verb_dump, "dump PID -D DIR [--leave-running]   snapshot a process into DIR" },
 	{ "inspect", verb_inspect, "inspect DIR [--json]                show what a snapshot holds" },
 	{ "serve", serve_main, "serve [--state-dir DIR] [--socket PATH]   run the daemon" },
 };

@@ -117,7 +117,9 @@ static void describe_inet(int own, int type, int protocol, char *buf, size_t siz
 static void describe_unix(const struct unix_sock_info *u, int type, char *buf, size_t size)
 {
 	if (!u)
-		snprintf(buf, size, "a unix %s socket sock_diag does not list (in another network namespace?)", type_name(type));
+		snprintf(buf, size,
+			 "a unix %s socket sock_diag does not list (in another network namespace?)",
+			 type_name(type));
 	else if (u->state == TCP_LISTEN)
 		snprintf(buf, size, "a listening unix %s socket", type_name(type));
 	else if (u->peer == 0)
@@ -147,7 +149,7 @@ static int add_socket_file(struct dump_ctx *c, enum file_kind kind, const char *
 	return 0;
 }
 
-/* --external tcp=close: the connection is given up; restore makes a TCP socket that never connected. */
+/* --external tcp=close: the connection is given up; restore makes a TCP socket never connected. */
 static int tcp_closed(struct dump_ctx *c, int fd, int family, const char *what,
 		      const struct stat *st, uint32_t *ret_index)
 {
@@ -172,7 +174,7 @@ static int find_socket(const struct dump_ctx *c, uint64_t ino)
 	return -1;
 }
 
-/* Both ends at once: each end's queue is read through one end and written back through the other. */
+/* Both ends at once: an end's queue is read through it and written back through the other. */
 static int pair_object(struct dump_ctx *c, int fd, int own, const struct unix_sock_info *u,
 		       const struct unix_sock_info *p, const struct stat *st, uint32_t *ret_index)
 {

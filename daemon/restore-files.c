@@ -303,7 +303,7 @@ static int create_file(struct restore_ctx *c, uint32_t i)
 	return r;
 }
 
-/* An anonymous-inode file or a socket is one description already: the fd itself, with O_NONBLOCK as saved. */
+/* An anonymous-inode file or a socket is one description already: the fd, O_NONBLOCK as saved. */
 static int anon_description(struct restore_ctx *c, const struct snapshot_open_file *o)
 {
 	int fd = fcntl(c->file_fds[o->file], F_DUPFD_CLOEXEC, 3);
