@@ -106,7 +106,7 @@ static const struct snapshot_fd *fd_of(const struct snapshot *s, size_t i, const
 	return fd;
 }
 
-/* What an event fd held, for people; "" for other kinds. */
+/* What an event fd or socket pair end held, for people; "" for other kinds. */
 static const char *anon_state(const struct snapshot_file *f, char *buf, size_t size)
 {
 	const struct snapshot_anon *a = &f->anon;
@@ -123,6 +123,10 @@ static const char *anon_state(const struct snapshot_file *f, char *buf, size_t s
 		snprintf(buf, size, "mask %016" PRIx64, a->sigmask);
 	else if (f->kind == FILE_KIND_EPOLL)
 		snprintf(buf, size, "%zu registrations", a->n_watches);
+	else if (f->kind == FILE_KIND_UNIX_PAIR)
+		snprintf(buf, size, "type %u, %" PRIu64 " bytes queued%s%s", f->sock.type, f->id.size,
+			 f->sock.shutdown & 1 ? ", reads shut" : "",
+			 f->sock.shutdown & 2 ? ", writes shut" : "");
 	return buf;
 }
 
@@ -301,7 +305,8 @@ static json_object *json_fds(const struct snapshot *s)
 		char state[160];
 
 		json_object_object_add(o, "fd", json_object_new_int(fd->fd));
-		if (file_kind_is_anon(s->files[of->file].kind))
+		if (file_kind_is_anon(s->files[of->file].kind) ||
+		    s->files[of->file].kind == FILE_KIND_UNIX_PAIR)
 			json_object_object_add(o, "state",
 					       json_object_new_string(anon_state(
 						       &s->files[of->file], state, sizeof(state))));

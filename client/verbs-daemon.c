@@ -26,6 +26,7 @@ enum {
 	ARG_KEEP,
 	ARG_RESTORE_ON_BOOT,
 	ARG_ATTACH,
+	ARG_EXTERNAL,
 };
 
 #define COMMON_OPTIONS                                                                             \
@@ -305,8 +306,8 @@ static int missing(json_object *reply, const char *method, const char *what)
 /* ---- the verbs ---- */
 
 #define WATCH_SYNOPSIS                                                                             \
-	"watch PID [--name NAME] [--every 10m] [--keep 6] [--restore-on-boot] [--json] "          \
-	"[--socket PATH]"
+	"watch PID [--name NAME] [--every 10m] [--keep 6] [--restore-on-boot] "                      \
+	"[--external tcp=close] [--json] [--socket PATH]"
 
 int verb_watch(int argc, char **argv)
 {
@@ -315,6 +316,7 @@ int verb_watch(int argc, char **argv)
 		{ "every", required_argument, NULL, ARG_EVERY },
 		{ "keep", required_argument, NULL, ARG_KEEP },
 		{ "restore-on-boot", no_argument, NULL, ARG_RESTORE_ON_BOOT },
+		{ "external", required_argument, NULL, ARG_EXTERNAL },
 		COMMON_OPTIONS,
 		{},
 	};
@@ -322,7 +324,7 @@ int verb_watch(int argc, char **argv)
 	const char *name = NULL;
 	uint64_t every = 0;
 	uint32_t keep = 0;
-	bool restore_on_boot = false;
+	bool restore_on_boot = false, tcp_close = false;
 	json_object *params, *reply = NULL, *job;
 	struct job_view v;
 	char name_buf[REMOTE_STRING_MAX], interval[FORMAT_DURATION_MAX];
@@ -359,13 +361,22 @@ int verb_watch(int argc, char **argv)
 		case ARG_RESTORE_ON_BOOT:
 			restore_on_boot = true;
 			break;
+		case ARG_EXTERNAL:
+			if (strcmp(optarg, "tcp=close") != 0) {
+				log_error("--external %s: the only choice is tcp=close", optarg);
+				return EXIT_USAGE;
+			}
+			tcp_close = true;
+			break;
 		case 'h':
 			printf("Usage: ckptd " WATCH_SYNOPSIS "\n\n"
 			       "Asks the daemon to snapshot process PID on a timer.\n\n"
 			       "  --name NAME        the job's name (default: the process's name)\n"
 			       "  --every TIME       how often: 30s, 10m, 2h, 1d (default 10m)\n"
 			       "  --keep N           how many versions to keep (default 6)\n"
-			       "  --restore-on-boot  bring the process back after a reboot"
+			       "  --restore-on-boot  bring the process back after a reboot\n"
+			       "  --external tcp=close  give TCP sockets up: each snapshot records\n"
+			       "                     them closed, a restore makes them disconnected"
 			       COMMON_HELP);
 			return 0;
 		default:
@@ -392,6 +403,8 @@ int verb_watch(int argc, char **argv)
 		if (restore_on_boot)
 			json_object_object_add(params, "restore_on_boot",
 					       json_object_new_boolean(1));
+		if (tcp_close)
+			json_object_object_add(params, "tcp_close", json_object_new_boolean(1));
 	}
 	if (call_daemon(&o, "io.ckptd.Watch", params, false, &reply) < 0)
 		return 1;

@@ -64,6 +64,7 @@ int verb_dump(int argc, char **argv)
 	static const struct option options[] = {
 		{ "dir", required_argument, NULL, 'D' },
 		{ "leave-running", no_argument, NULL, 'R' },
+		{ "external", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -84,16 +85,25 @@ int verb_dump(int argc, char **argv)
 		case 'R':
 			o.leave_running = true;
 			break;
+		case 'E':
+			if (strcmp(optarg, "tcp=close") != 0) {
+				log_error("--external %s: the only choice is tcp=close", optarg);
+				return EXIT_USAGE;
+			}
+			o.tcp_close = true;
+			break;
 		case 'h':
-			printf("Usage: ckptd dump PID -D DIR [--leave-running]\n\n"
+			printf("Usage: ckptd dump PID -D DIR [--leave-running] [--external tcp=close]\n\n"
 			       "Snapshots process PID into DIR (new or empty). Without\n"
-			       "--leave-running the process is killed once the image is safe.\n");
+			       "--leave-running the process is killed once the image is safe.\n"
+			       "--external tcp=close gives up the process's TCP sockets: they come\n"
+			       "back as sockets that are not connected.\n");
 			return 0;
 		default:
 			return EXIT_USAGE;
 		}
 	if (optind + 1 != argc || !dir) {
-		log_error("usage: ckptd dump PID -D DIR [--leave-running]");
+		log_error("usage: ckptd dump PID -D DIR [--leave-running] [--external tcp=close]");
 		return EXIT_USAGE;
 	}
 	if (parse_pid(argv[optind], &pid) < 0) {

@@ -145,6 +145,15 @@ enum file_tag {
 	TAG_F_EXPIRY_NS,
 	TAG_F_SIGMASK,
 	TAG_F_WATCH, /* nested: fd (INDEX), events (A), data (B) */
+	/* struct snapshot_socket, written for the socket kinds only */
+	TAG_F_SOCK_FAMILY,
+	TAG_F_SOCK_TYPE,
+	TAG_F_SOCK_SHUTDOWN,
+	TAG_F_SOCK_PEER,
+	TAG_F_SOCK_SNDBUF,
+	TAG_F_SOCK_OPTIONS,
+	TAG_F_SOCK_RCVTIMEO_US,
+	TAG_F_SOCK_SNDTIMEO_US,
 };
 
 enum fds_tag {
@@ -332,6 +341,18 @@ static void encode_anon(struct tlv_writer *w, const struct snapshot_anon *a)
 			    a->watches[i].data, 0, 0);
 }
 
+static void encode_socket(struct tlv_writer *w, const struct snapshot_socket *k)
+{
+	tlv_put_u64(w, TAG_F_SOCK_FAMILY, k->family);
+	tlv_put_u64(w, TAG_F_SOCK_TYPE, k->type);
+	tlv_put_u64(w, TAG_F_SOCK_SHUTDOWN, k->shutdown);
+	tlv_put_u64(w, TAG_F_SOCK_PEER, k->peer);
+	tlv_put_u64(w, TAG_F_SOCK_SNDBUF, k->sndbuf);
+	tlv_put_u64(w, TAG_F_SOCK_OPTIONS, k->options);
+	tlv_put_u64(w, TAG_F_SOCK_RCVTIMEO_US, k->rcvtimeo_us);
+	tlv_put_u64(w, TAG_F_SOCK_SNDTIMEO_US, k->sndtimeo_us);
+}
+
 static void encode_files(struct tlv_writer *w, const struct snapshot *s)
 {
 	for (size_t i = 0; i < s->n_files; i++) {
@@ -353,6 +374,8 @@ static void encode_files(struct tlv_writer *w, const struct snapshot *s)
 		tlv_put_u64(w, TAG_F_PIPE_SIZE, f->pipe_size);
 		if (file_kind_is_anon(f->kind))
 			encode_anon(w, &f->anon);
+		if (file_kind_is_socket(f->kind))
+			encode_socket(w, &f->sock);
 		tlv_end(w, m);
 	}
 }
@@ -1200,6 +1223,30 @@ static int decode_file(struct snapshot *s, const struct tlv_reader *v)
 			break;
 		case TAG_F_PIPE_SIZE:
 			k = tlv_get_u32(&val, &f->pipe_size);
+			break;
+		case TAG_F_SOCK_FAMILY:
+			k = tlv_get_u32(&val, &f->sock.family);
+			break;
+		case TAG_F_SOCK_TYPE:
+			k = tlv_get_u32(&val, &f->sock.type);
+			break;
+		case TAG_F_SOCK_SHUTDOWN:
+			k = tlv_get_u32(&val, &f->sock.shutdown);
+			break;
+		case TAG_F_SOCK_PEER:
+			k = tlv_get_u32(&val, &f->sock.peer);
+			break;
+		case TAG_F_SOCK_SNDBUF:
+			k = tlv_get_u32(&val, &f->sock.sndbuf);
+			break;
+		case TAG_F_SOCK_OPTIONS:
+			k = tlv_get_u32(&val, &f->sock.options);
+			break;
+		case TAG_F_SOCK_RCVTIMEO_US:
+			k = tlv_get_u64(&val, &f->sock.rcvtimeo_us);
+			break;
+		case TAG_F_SOCK_SNDTIMEO_US:
+			k = tlv_get_u64(&val, &f->sock.sndtimeo_us);
 			break;
 		default:
 			k = decode_anon_item(f, tag, &val);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <sys/socket.h>
+
 #include "snapshot.h"
 
 struct snapshot *snapshot_new(void)
@@ -144,6 +146,20 @@ static int validate_watches(const struct snapshot *s, const char **ret_reason)
 	return 0;
 }
 
+/* Ends of a pair name each other and agree on the type; a pair's queues restore in order. */
+static bool pair_valid(const struct snapshot *s, size_t i)
+{
+	const struct snapshot_file *f = &s->files[i], *p;
+
+	if (f->sock.peer >= s->n_files || f->sock.peer == i)
+		return false;
+	p = &s->files[f->sock.peer];
+	return p->kind == FILE_KIND_UNIX_PAIR && p->sock.peer == i && p->sock.type == f->sock.type &&
+	       (f->sock.type == SOCK_STREAM || f->sock.type == SOCK_DGRAM ||
+		f->sock.type == SOCK_SEQPACKET) &&
+	       f->sock.family == AF_UNIX;
+}
+
 static int validate_files(const struct snapshot *s, const char **ret_reason)
 {
 	for (size_t i = 0; i < s->n_files; i++) {
@@ -159,6 +175,8 @@ static int validate_files(const struct snapshot *s, const char **ret_reason)
 			return fail(ret_reason, "a file path is not absolute");
 		if (f->id.build_id_size > sizeof(f->id.build_id))
 			return fail(ret_reason, "a build-id is too long");
+		if (f->kind == FILE_KIND_UNIX_PAIR && !pair_valid(s, i))
+			return fail(ret_reason, "a socket pair end has no matching other end");
 	}
 	for (size_t i = 0; i < s->n_open_files; i++)
 		if (s->open_files[i].file >= s->n_files)
@@ -309,6 +327,10 @@ const char *file_kind_to_string(enum file_kind k)
 		return "signalfd";
 	case FILE_KIND_EPOLL:
 		return "epoll";
+	case FILE_KIND_UNIX_PAIR:
+		return "socketpair";
+	case FILE_KIND_TCP_CLOSED:
+		return "tcp-closed";
 	case _FILE_KIND_MAX:
 		break;
 	}
@@ -319,6 +341,11 @@ bool file_kind_is_anon(enum file_kind k)
 {
 	return k == FILE_KIND_EVENTFD || k == FILE_KIND_TIMERFD || k == FILE_KIND_SIGNALFD ||
 	       k == FILE_KIND_EPOLL;
+}
+
+bool file_kind_is_socket(enum file_kind k)
+{
+	return k == FILE_KIND_UNIX_PAIR || k == FILE_KIND_TCP_CLOSED;
 }
 
 const char *region_prot_to_string(const struct snapshot_region *r, char buf[static 5])

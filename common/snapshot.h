@@ -205,6 +205,9 @@ enum file_kind {
 	FILE_KIND_TIMERFD,  /* clock, settime flags, time left, period, unread ticks */
 	FILE_KIND_SIGNALFD, /* signal mask */
 	FILE_KIND_EPOLL,    /* registrations, re-made once every fd exists */
+	/* Sockets: one file per socket (a socket is one open file description). */
+	FILE_KIND_UNIX_PAIR,  /* one end of a socketpair the process holds both ends of */
+	FILE_KIND_TCP_CLOSED, /* a TCP socket dumped with --external tcp=close: comes back dead */
 	_FILE_KIND_MAX,
 };
 
@@ -237,6 +240,26 @@ struct snapshot_anon {
 	size_t n_watches, allocated_watches;
 };
 
+enum socket_option {
+	SOCKET_OPTION_PASSCRED = 1u << 0,
+	SOCKET_OPTION_PASSPIDFD = 1u << 1,
+};
+
+/*
+ * A socket. For FILE_KIND_UNIX_PAIR, snapshot_file.stream holds what this end
+ * had queued to read (id.size bytes); for SOCK_DGRAM and SOCK_SEQPACKET each
+ * message as a 32-bit little-endian length and its bytes, to keep boundaries.
+ */
+struct snapshot_socket {
+	uint32_t family;   /* AF_UNIX, AF_INET, AF_INET6 */
+	uint32_t type;	   /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+	uint32_t shutdown; /* this end's sk_shutdown: 1 reads shut, 2 writes shut */
+	uint32_t peer;	   /* FILE_KIND_UNIX_PAIR: index of the other end's file */
+	uint32_t sndbuf;   /* SO_SNDBUF as getsockopt reports it (doubled), 0: default */
+	uint32_t options;  /* enum socket_option */
+	uint64_t rcvtimeo_us, sndtimeo_us; /* SO_RCVTIMEO, SO_SNDTIMEO; 0: none */
+};
+
 struct snapshot_file {
 	enum file_kind kind;
 	char *path; /* FILE_KIND_MEMFD: the memfd's name; FILE_KIND_EXTERNAL: what it was */
@@ -246,6 +269,7 @@ struct snapshot_file {
 	uint32_t pipe_size;	  /* FILE_KIND_PIPE: its capacity (F_GETPIPE_SZ) */
 	bool mapped_shared_write; /* it changes under us: check only that it is the same inode */
 	struct snapshot_anon anon;
+	struct snapshot_socket sock; /* FILE_KIND_UNIX_PAIR, FILE_KIND_TCP_CLOSED */
 };
 
 /* One open file description; fds that share it were dup()ed from one another. */
@@ -291,6 +315,7 @@ struct snapshot_fd *snapshot_add_fd(struct snapshot *s);
 struct snapshot_epoll_watch *snapshot_add_watch(struct snapshot_file *f);
 /* The kinds whose state lives in snapshot_file.anon, one file per description. */
 bool file_kind_is_anon(enum file_kind k);
+bool file_kind_is_socket(enum file_kind k);
 struct snapshot_filter *snapshot_add_filter(struct snapshot *s);
 
 /* Structural checks that a decoded snapshot must pass before anything uses it. */

@@ -85,6 +85,7 @@ struct job {
 	uint64_t interval_ns;
 	unsigned keep;
 	bool restore_on_boot;
+	bool tcp_close; /* --external tcp=close */
 	uint64_t created_ns;
 	enum job_state state;
 	char *last_error;
@@ -176,7 +177,7 @@ struct job *job_find(struct manager *m, const char *name);
 struct job *job_find_pid(struct manager *m, pid_t pid);
 unsigned jobs_of(struct manager *m, uid_t uid);
 int job_new(struct manager *m, const char *name, pid_t pid, uint64_t start_time, uid_t owner,
-	    gid_t owner_gid, uint64_t interval_ns, unsigned keep, bool restore_on_boot,
+	    gid_t owner_gid, uint64_t interval_ns, unsigned keep, bool restore_on_boot, bool tcp_close,
 	    struct job **ret);
 int job_save(struct job *j);
 void job_remove(struct job *j);

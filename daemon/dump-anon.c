@@ -139,16 +139,13 @@ static int timerfd_look(struct dump_ctx *c, int fd, int own, struct proc_timerfd
 
 static int dump_timerfd(struct dump_ctx *c, int fd, struct snapshot_anon *a)
 {
-	_cleanup_close_ int pidfd = -EBADF, own = -EBADF;
+	_cleanup_close_ int own = dump_copy_fd(c, fd);
 	struct proc_timerfd t;
 	int r;
 
-	pidfd = (int) syscall(SYS_pidfd_open, c->pid, 0);
-	if (pidfd >= 0)
-		own = (int) syscall(SYS_pidfd_getfd, pidfd, fd, 0);
 	if (own < 0)
-		return log_error_errno(-errno, "Cannot reach the timerfd on fd %d of PID %d: %m",
-				       fd, (int) c->pid);
+		return log_error_errno(own, "Cannot reach the timerfd on fd %d of PID %d: %m", fd,
+				       (int) c->pid);
 	for (int i = 0; i < TIMERFD_TRIES; i++) {
 		r = timerfd_look(c, fd, own, &t);
 		if (r < 0)
@@ -257,6 +254,8 @@ static int dump_state(struct dump_ctx *c, int fd, struct snapshot_file *f)
 	case FILE_KIND_DEVICE:
 	case FILE_KIND_EXTERNAL:
 	case FILE_KIND_PIPE:
+	case FILE_KIND_UNIX_PAIR:
+	case FILE_KIND_TCP_CLOSED:
 	case _FILE_KIND_MAX:
 		break;
 	}

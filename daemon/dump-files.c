@@ -210,6 +210,30 @@ static bool pipe_is_internal(const struct dump_ctx *c, uint64_t ino)
 	return modes == 3;
 }
 
+/* A socket on stdio stays the caller's business unless it is one end of the process's own pair. */
+static bool holds_pair(const struct dump_ctx *c, uint64_t ino)
+{
+	const struct unix_sock_info *u = sock_diag_find(c->unix_socks, c->n_unix_socks, ino);
+
+	if (!u || !u->peer)
+		return false;
+	for (size_t i = 0; i < c->n_sockets; i++)
+		if (c->sockets[i].ino == u->peer)
+			return true;
+	return false;
+}
+
+int dump_copy_fd(struct dump_ctx *c, int fd)
+{
+	_cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, c->pid, 0);
+	int own;
+
+	if (pidfd < 0)
+		return -errno;
+	own = (int) syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	return own < 0 ? -errno : own;
+}
+
 static int fd_object(struct dump_ctx *c, int fd, const char *link, uint32_t flags,
 		     uint32_t *ret_index)
 {
@@ -226,6 +250,8 @@ static int fd_object(struct dump_ctx *c, int fd, const char *link, uint32_t flag
 		return log_error_errno(-EOPNOTSUPP, "fd %d of PID %d is an O_PATH handle to %s; "
 						    "ckptd cannot restore those yet",
 				       fd, (int) c->pid, link);
+	if (S_ISSOCK(st.st_mode) && (fd > 2 || holds_pair(c, st.st_ino)))
+		return dump_socket_object(c, fd, &st, ret_index);
 	if (S_ISFIFO(st.st_mode) && pipe_is_internal(c, st.st_ino))
 		return pipe_object(c, link, &st, fd, ret_index);
 	if (dump_anon_handles(link))
@@ -372,6 +398,8 @@ int dump_fds(struct dump_ctx *c)
 	if (r < 0)
 		return log_error_errno(r, "Cannot list the open files of PID %d: %m", (int) c->pid);
 	r = scan_pipes(c, fds, n);
+	if (r >= 0)
+		r = dump_scan_sockets(c, fds, n);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {

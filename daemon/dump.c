@@ -79,6 +79,8 @@ static void dump_ctx_done(struct dump_ctx *c)
 	free(c->stale);
 	free(c->threads);
 	free(c->pipe_ends);
+	free(c->sockets);
+	free(c->unix_socks);
 	free(c->buf);
 	pack_writer_free(c->pack);
 	page_index_free(c->pages);

@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include <sys/stat.h>
+
 #include "engine.h"
 #include "inject.h"
 #include "pack.h"
@@ -12,12 +14,18 @@
 #include "proc.h"
 #include "seize.h"
 #include "snapshot.h"
+#include "sock-diag.h"
 
 #define DUMP_CHUNK_PAGES 256 /* 1 MiB read at a time */
 
 struct dump_pipe_end {
 	uint64_t ino;
 	uint32_t modes; /* 1 read, 2 write */
+};
+
+struct dump_socket_fd {
+	uint64_t ino;
+	int fd; /* one fd of the process holding it */
 };
 
 struct dump_ctx {
@@ -43,6 +51,10 @@ struct dump_ctx {
 	uint64_t pages_read, pages_estimate; /* for progress: read so far, of about this many */
 	struct dump_pipe_end *pipe_ends;
 	size_t n_pipe_ends, allocated_pipe_ends;
+	struct dump_socket_fd *sockets; /* every socket the process holds */
+	size_t n_sockets, allocated_sockets;
+	struct unix_sock_info *unix_socks; /* sock_diag's view, read once there are sockets */
+	size_t n_unix_socks;
 	pid_t mem_pid;	  /* whose memory pages are read from: the target or its copy */
 	int mem_fd;	  /* /proc/<mem_pid>/mem */
 	pid_t child;	  /* the copy-on-write copy, or 0 */
@@ -94,6 +106,24 @@ bool dump_same_description(pid_t pid, int a, int b);
 /* Finds or adds the file object for an inode; path as /proc shows it. */
 int dump_file_object(struct dump_ctx *c, const char *path, bool deleted, int fd,
 		     uint32_t *ret_index);
+
+/* The target's fd as an fd of ours (pidfd_getfd: the same open file description), or -errno. */
+int dump_copy_fd(struct dump_ctx *c, int fd);
+
+/* dump-sockets.c: which sockets the process holds (before dump_fd). */
+int dump_scan_sockets(struct dump_ctx *c, const int *fds, size_t n);
+/* A socketpair's two ends, a TCP socket given up, or a refusal naming the fd. */
+int dump_socket_object(struct dump_ctx *c, int fd, const struct stat *st, uint32_t *ret_index);
+
+/* dump-socketpair.c */
+struct dump_pair_end {
+	int fd;	 /* the process's */
+	int own; /* our copy of it */
+	const struct unix_sock_info *info;
+	uint32_t file;
+};
+/* Fills in both ends' file objects, queues included. */
+int dump_socketpair(struct dump_ctx *c, struct dump_pair_end ends[static 2]);
 
 /* dump-anon.c: eventfd, timerfd, signalfd, epoll (and inotify, refused). */
 bool dump_anon_handles(const char *link);

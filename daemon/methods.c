@@ -164,7 +164,7 @@ static bool check_limits(struct connection *c)
 struct watch_params {
 	int64_t pid, interval, keep;
 	const char *name;
-	bool restore_on_boot;
+	bool restore_on_boot, tcp_close;
 };
 
 static bool watch_params(struct connection *c, struct varlink_call *call, struct watch_params *w)
@@ -195,6 +195,8 @@ static bool watch_params(struct connection *c, struct varlink_call *call, struct
 		bad = "keep";
 	else if (varlink_param_bool(p, "restore_on_boot", false, &w->restore_on_boot) < 0)
 		bad = "restore_on_boot";
+	else if (varlink_param_bool(p, "tcp_close", false, &w->tcp_close) < 0)
+		bad = "tcp_close";
 	if (bad) {
 		invalid_parameter(c, bad);
 		return false;
@@ -222,7 +224,7 @@ static bool watch_params(struct connection *c, struct varlink_call *call, struct
 static void m_watch(struct connection *c, struct varlink_call *call)
 {
 	static const char *const allowed[] = { "pid", "name", "interval_ns", "keep",
-					       "restore_on_boot", NULL };
+					       "restore_on_boot", "tcp_close", NULL };
 	struct manager *m = c->m;
 	struct watch_params w;
 	struct proc_stat st;
@@ -251,7 +253,7 @@ static void m_watch(struct connection *c, struct varlink_call *call)
 		return;
 	}
 	if (job_new(m, name, (pid_t) w.pid, st.starttime, c->uid, c->gid, (uint64_t) w.interval,
-		    (unsigned) w.keep, w.restore_on_boot, &j) < 0) {
+		    (unsigned) w.keep, w.restore_on_boot, w.tcp_close, &j) < 0) {
 		control_error_msg(c, "io.ckptd.SnapshotFailed", named("name", name),
 				  "Cannot create job \"%s\": %s", name, log_last_error());
 		return;

@@ -124,6 +124,8 @@ int restore_create_anon(const struct snapshot_file *f)
 	case FILE_KIND_DEVICE:
 	case FILE_KIND_EXTERNAL:
 	case FILE_KIND_PIPE:
+	case FILE_KIND_UNIX_PAIR:
+	case FILE_KIND_TCP_CLOSED:
 	case _FILE_KIND_MAX:
 		break;
 	}

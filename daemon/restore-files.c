@@ -107,6 +107,8 @@ int restore_check_files(struct restore_ctx *c)
 		case FILE_KIND_TIMERFD:
 		case FILE_KIND_SIGNALFD:
 		case FILE_KIND_EPOLL:
+		case FILE_KIND_UNIX_PAIR:
+		case FILE_KIND_TCP_CLOSED:
 		case _FILE_KIND_MAX:
 			break;
 		}
@@ -132,7 +134,7 @@ static int write_file_pages(struct restore_ctx *c, uint64_t first_page, size_t n
 	return pwrite_all(s->fd, data, len, (off_t) off);
 }
 
-static int fill_file(struct restore_ctx *c, const struct snapshot_file *f, int fd)
+int restore_fill_file(struct restore_ctx *c, const struct snapshot_file *f, int fd)
 {
 	struct file_sink sink = { fd, f->id.size };
 	int r;
@@ -282,6 +284,11 @@ static int create_file(struct restore_ctx *c, uint32_t i)
 		if (fd >= 0)
 			c->file_fds[i] = fd;
 		return fd < 0 ? fd : 0;
+	case FILE_KIND_UNIX_PAIR:
+		/* Made with its other end, which may have come first. */
+		return c->file_fds[i] >= 0 ? 0 : restore_create_pair(c, i);
+	case FILE_KIND_TCP_CLOSED:
+		return restore_create_tcp_closed(c, i);
 	case FILE_KIND_REGULAR:
 	case FILE_KIND_DIRECTORY:
 	case FILE_KIND_DEVICE:
@@ -292,11 +299,11 @@ static int create_file(struct restore_ctx *c, uint32_t i)
 	if (fd < 0)
 		return log_error_errno(fd, "Cannot recreate %s: %m", f->path);
 	c->file_fds[i] = fd;
-	r = fill_file(c, f, fd);
+	r = restore_fill_file(c, f, fd);
 	return r;
 }
 
-/* An anonymous-inode file is one description already: the fd itself, with O_NONBLOCK as saved. */
+/* An anonymous-inode file or a socket is one description already: the fd, O_NONBLOCK as saved. */
 static int anon_description(struct restore_ctx *c, const struct snapshot_open_file *o)
 {
 	int fd = fcntl(c->file_fds[o->file], F_DUPFD_CLOEXEC, 3);
@@ -362,7 +369,7 @@ static int open_description(struct restore_ctx *c, const struct snapshot_open_fi
 
 	if (f->kind == FILE_KIND_EXTERNAL)
 		return stdio_stand_in(c, f, saved_fd);
-	if (file_kind_is_anon(f->kind))
+	if (file_kind_is_anon(f->kind) || file_kind_is_socket(f->kind))
 		return anon_description(c, o);
 	if (c->file_fds[o->file] >= 0) {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", c->file_fds[o->file]);

@@ -52,6 +52,13 @@ struct restore_ctx {
 
 /* restore-anon.c: an eventfd, timerfd, signalfd or epoll with its saved state, or -errno. */
 int restore_create_anon(const struct snapshot_file *f);
+
+/* restore-files.c: sizes fd as f and writes f's saved contents into it. */
+int restore_fill_file(struct restore_ctx *c, const struct snapshot_file *f, int fd);
+/* restore-sockets.c: both ends of pair file i into c->file_fds, queues and shutdowns done. */
+int restore_create_pair(struct restore_ctx *c, uint32_t i);
+/* A TCP socket that never connected, for one dumped with --external tcp=close. */
+int restore_create_tcp_closed(struct restore_ctx *c, uint32_t i);
 /* Runs in the stub once its fds are the saved ones; -errno. */
 int restore_epoll_watches(const struct snapshot *s);
 

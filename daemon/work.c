@@ -34,6 +34,7 @@ static json_object *request_json(const struct work *w)
 	json_object_object_add(o, "owner_gid", json_object_new_int64(j->owner_gid));
 	json_object_object_add(o, "version", json_object_new_int64((int64_t) w->version));
 	json_object_object_add(o, "scheduled", json_object_new_boolean(w->scheduled));
+	json_object_object_add(o, "tcp_close", json_object_new_boolean(j->tcp_close));
 	return o;
 }
 

@@ -115,6 +115,7 @@ static _noreturn_ void snapshot(int job_dfd, json_object *req, struct report *re
 	struct dump_options o = {
 		.leave_running = true,
 		.yield_after_thaw = get_int(req, "scheduled") != 0, /* json-c reads true as 1 */
+		.tcp_close = get_int(req, "tcp_close") != 0,
 		.store_dfd = job_dfd,
 		.pack_id = number,
 		.known = known,

@@ -8,6 +8,7 @@
 #include <elf.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 
 #include "image-core.h"
@@ -66,6 +67,28 @@ static void add_anon_files(struct snapshot *s)
 	f->path = strdup("anon_inode:[eventpoll]");
 	*snapshot_add_watch(f) = (struct snapshot_epoll_watch){ 8, 0x80000019, UINT64_MAX };
 	*snapshot_add_watch(f) = (struct snapshot_epoll_watch){ 7, 0x40000000, 7 };
+}
+
+/* Files 7-8: a datagram socketpair with a queue on one end; 9: a TCP socket given up. */
+static void add_socket_files(struct snapshot *s)
+{
+	struct snapshot_file *f;
+
+	for (uint32_t i = 0; i < 2; i++) {
+		f = snapshot_add_file(s);
+		f->kind = FILE_KIND_UNIX_PAIR;
+		f->path = strdup("socketpair");
+		f->id = (struct snapshot_identity){ .dev = 8, .ino = 900 + i, .mode = 0140777,
+						    .size = i ? 0 : 13 };
+		f->stream = i ? SNAPSHOT_NONE : 4;
+		f->sock = (struct snapshot_socket){ AF_UNIX,	    SOCK_DGRAM, i ? 2 : 1,
+						    8 - i,	    212992,	i + 1,
+						    1500000 * i, 250 };
+	}
+	f = snapshot_add_file(s);
+	f->kind = FILE_KIND_TCP_CLOSED;
+	f->path = strdup("a TCP connection 10.0.0.1:5555 -> 10.0.0.2:80");
+	f->sock = (struct snapshot_socket){ .family = AF_INET6, .type = SOCK_STREAM };
 }
 
 static struct snapshot *sample(void)
@@ -165,6 +188,7 @@ static struct snapshot *sample(void)
 	f->path = strdup("pipe:[77]");
 	f->pipe_size = 65536;
 	add_anon_files(s);
+	add_socket_files(s);
 	p->exe_file = 0;
 
 	r = snapshot_add_region(s);
@@ -301,6 +325,7 @@ static void assert_same(const struct snapshot *a, const struct snapshot *b)
 		cr_assert_eq(f->kind, g->kind);
 		cr_assert_str_eq(f->path, g->path);
 		cr_assert_eq(memcmp(&f->id, &g->id, sizeof(f->id)), 0);
+		cr_assert_eq(memcmp(&f->sock, &g->sock, sizeof(f->sock)), 0, "file %zu", i);
 		cr_assert(f->stream == g->stream && f->seals == g->seals &&
 			  f->pipe_size == g->pipe_size &&
 			  f->mapped_shared_write == g->mapped_shared_write);
@@ -440,6 +465,16 @@ static struct snapshot *decode_modified(void (*change)(struct snapshot *), const
 	return d;
 }
 
+static void pair_end_alone(struct snapshot *s)
+{
+	s->files[8].sock.peer = 9; /* the TCP socket, not its other end */
+}
+
+static void pair_types_differ(struct snapshot *s)
+{
+	s->files[8].sock.type = SOCK_STREAM;
+}
+
 static void bad_region_file(struct snapshot *s)
 {
 	s->regions[0].file = 99;
@@ -529,6 +564,7 @@ Test(image_core, invalid_contents_are_refused)
 		watch_missing_fd, watch_nested_epoll,  watches_on_an_eventfd,
 		missing_filter,	 empty_filter,	      timer_ids_out_of_order,
 		timer_for_a_missing_thread, timer_bad_notify, timer_bad_signal,
+		pair_end_alone, pair_types_differ,
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(changes); i++) {

@@ -198,5 +198,8 @@ Test(snapshot, names)
 	cr_assert_str_eq(file_kind_to_string(FILE_KIND_PIPE), "pipe");
 	cr_assert_str_eq(file_kind_to_string(FILE_KIND_EPOLL), "epoll");
 	cr_assert(file_kind_is_anon(FILE_KIND_TIMERFD) && !file_kind_is_anon(FILE_KIND_PIPE));
+	cr_assert_str_eq(file_kind_to_string(FILE_KIND_UNIX_PAIR), "socketpair");
+	cr_assert_str_eq(file_kind_to_string(FILE_KIND_TCP_CLOSED), "tcp-closed");
+	cr_assert(file_kind_is_socket(FILE_KIND_UNIX_PAIR) && !file_kind_is_anon(FILE_KIND_UNIX_PAIR));
 	cr_assert_str_eq(file_kind_to_string(_FILE_KIND_MAX), "?");
 }
