@@ -463,7 +463,15 @@ ckpt_cycle() {
 	rc=0
 	run_ckptd restore -D "$img" ${RESTORE_ARGS[@]+"${RESTORE_ARGS[@]}"} || rc=$?
 	[ "$rc" = 0 ] || fail "restore failed with exit $rc: $(ckptd_error_line)"
-	alive "$pid" || fail "no process with pid $pid after restore"
+	if ! alive "$pid"; then
+		# A snapshot near the end of a run: on a loaded machine the restored
+		# process may finish before we look. Its outputs, compared with the
+		# uninterrupted run's by the caller, say whether it did so rightly.
+		# Only run_scenario (which sets CYCLE_READY) compares outputs.
+		[ -n "${CYCLE_READY+set}" ] || fail "no process with pid $pid after restore"
+		log "the restored pid $pid has already ended; its outputs will tell"
+		return 0
+	fi
 	E2E_PIDS+=("$pid")
 	compare_state "$pid" "$T/before"
 	check_running "$pid" "the restored process"
