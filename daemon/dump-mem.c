@@ -224,6 +224,7 @@ int dump_pages(struct dump_ctx *c, uint32_t stream, uint64_t base, uint64_t star
 			return r;
 		addr += n * PAGE_SIZE;
 		c->pages_read += n;
+		dump_check_yield(c);
 		if (c->opts->progress)
 			c->opts->progress("memory", c->pages_read,
 					  MAX(c->pages_estimate, c->pages_read), c->opts->userdata);

@@ -43,6 +43,7 @@ struct dump_ctx {
 	struct inject_thread *threads; /* parallel to snap->threads */
 	uint64_t mmap_area;	       /* scratch mapped into the target, or 0 */
 	uint64_t sig_not_default;      /* SigCgt | SigIgn: bit n-1 for signal n */
+	uint64_t yield_until_ns;       /* CLOCK_MONOTONIC: nice 19 until then; 0: not yielding */
 	struct page_index *pages;
 	struct pack_writer *pack;
 	struct page_hash_index *known;
@@ -76,6 +77,9 @@ void dump_uninject(struct dump_ctx *c);
 /* The scratch range of a thread's stack for injection; -ENOSPC when there is none. */
 int dump_thread_scratch(struct dump_ctx *c, pid_t tid, const struct user_regs_struct *regs,
 			uint64_t *ret_lo, uint64_t *ret_hi);
+
+/* Back to our normal priority once a yielding snapshot has run long (dump.c). */
+void dump_check_yield(struct dump_ctx *c);
 
 /* dump-mem.c */
 /* Before the freeze: the maps with their flags (smaps walks every page table: slow). */

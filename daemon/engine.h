@@ -18,7 +18,7 @@ typedef void (*engine_progress_fn)(const char *phase, uint64_t done, uint64_t to
 struct dump_options {
 	bool leave_running;	/* detach after the snapshot instead of killing the target */
 	bool no_fork;		/* read memory while frozen instead of from a forked copy */
-	bool yield_after_thaw;	/* once the target runs again, give way to it (nice 10) */
+	bool yield_after_thaw;	/* once the target runs again, give way to it (for a while) */
 	bool tcp_close;		/* --external tcp=close: TCP sockets are saved as closed */
 	int zstd_level;		/* 0: the default */
 	int freeze_timeout_ms;	/* how long a thread may take to stop; 0: the default */
