@@ -986,6 +986,23 @@ static int proc_read_file(pid_t pid, const char *what, size_t max, char **ret, s
 	return r < 0 ? proc_errno(pid, -r) : 0;
 }
 
+const struct proc_map *proc_map_at(const struct proc_map *maps, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (maps[mid].end <= addr)
+			lo = mid + 1;
+		else if (maps[mid].start > addr)
+			hi = mid;
+		else
+			return &maps[mid];
+	}
+	return NULL;
+}
+
 int proc_read_maps(pid_t pid, bool with_vmflags, struct proc_map **ret, size_t *ret_n)
 {
 	_cleanup_free_ char *buf = NULL;
@@ -1025,30 +1042,21 @@ int proc_start_time(pid_t pid, uint64_t *ret)
 	return 0;
 }
 
-/* A soft or hard limit: "unlimited" or a decimal number, then spaces. */
-static int limit_value(const char **p, const char *end, rlim_t *ret)
+/* The next word of a limits line: "unlimited" or a decimal number. */
+static int limit_value(struct span *line, rlim_t *ret)
 {
-	const char *s = *p;
-	uint64_t v = 0;
+	struct span w;
+	uint64_t v;
 
-	while (s < end && *s == ' ')
-		s++;
-	if ((size_t)(end - s) >= 9 && memcmp(s, "unlimited", 9) == 0) {
+	if (!word_next(line, &w))
+		return -EBADMSG;
+	if (span_eq(w, "unlimited")) {
 		*ret = RLIM_INFINITY;
-		*p = s + 9;
 		return 0;
 	}
-	if (s == end || *s < '0' || *s > '9')
+	if (span_to_u64(w, 10, &v) < 0)
 		return -EBADMSG;
-	for (; s < end && *s >= '0' && *s <= '9'; s++) {
-		uint64_t d = (uint64_t)(*s - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			return -EBADMSG;
-		v = v * 10 + d;
-	}
 	*ret = (rlim_t) v;
-	*p = s;
 	return 0;
 }
 
@@ -1066,12 +1074,13 @@ int proc_limits_parse(const char *buf, size_t len, struct rlimit ret[RLIM_NLIMIT
 		return -EBADMSG;
 	for (line++; line < end && i < RLIM_NLIMITS; i++) {
 		const char *eol = memchr(line, '\n', (size_t)(end - line));
-		const char *p = line + 26;
+		struct span values;
 
 		if (!eol || eol - line < 26 || line[25] != ' ')
 			return -EBADMSG;
-		if (limit_value(&p, eol, &ret[i].rlim_cur) < 0 ||
-		    limit_value(&p, eol, &ret[i].rlim_max) < 0)
+		values = (struct span){ line + 26, (size_t)(eol - line - 26) };
+		if (limit_value(&values, &ret[i].rlim_cur) < 0 ||
+		    limit_value(&values, &ret[i].rlim_max) < 0)
 			return -EBADMSG;
 		line = eol + 1;
 	}
@@ -1154,33 +1163,10 @@ static int timer_notify(struct span how, struct span whom, int32_t *ret)
 	return 0;
 }
 
-/* A decimal (or, base 16, hex) number that is the whole span. */
-static int span_number(struct span s, int base, bool is_signed, int64_t *ret)
-{
-	char buf[32];
-	uint64_t u;
-	int32_t i;
-	int r;
-
-	if (s.n == 0 || s.n >= sizeof(buf))
-		return -EBADMSG;
-	memcpy(buf, s.p, s.n);
-	buf[s.n] = 0;
-	if (is_signed) {
-		r = parse_i32(buf, base, &i);
-		*ret = i;
-	} else {
-		r = parse_u64(buf, base, &u);
-		*ret = (int64_t) u;
-	}
-	return r < 0 ? -EBADMSG : 0;
-}
-
 static int timer_line(struct proc_timer *t, int k, struct span key, struct span v)
 {
 	static const char *const keys[] = { "ID", "signal", "notify", "ClockID" };
 	struct span a, b;
-	int64_t x = 0, y = 0;
 	int r;
 
 	if (!span_eq(key, keys[k]))
@@ -1188,32 +1174,20 @@ static int timer_line(struct proc_timer *t, int k, struct span key, struct span 
 	span_trim(&v);
 	switch (k) {
 	case 0:
-		r = span_number(v, 10, true, &x);
-		if (r >= 0 && x < 0)
-			r = -EBADMSG;
-		t->id = (int32_t) x;
-		return r;
+		r = span_to_i32(v, &t->id);
+		return r >= 0 && t->id < 0 ? -EBADMSG : r;
 	case 1: /* "signal: 14/00007f0000001234" */
 		if (!span_cut(&v, '/', &a))
 			return -EBADMSG;
-		r = span_number(a, 10, true, &x);
-		if (r >= 0)
-			r = span_number(v, 16, false, &y);
-		t->signo = (int32_t) x;
-		t->sigev_value = (uint64_t) y;
-		return r;
+		r = span_to_i32(a, &t->signo);
+		return r < 0 ? r : span_to_u64(v, 16, &t->sigev_value);
 	case 2: /* "notify: signal/tid.1234" */
 		if (!span_cut(&v, '/', &a) || !span_cut(&v, '.', &b))
 			return -EBADMSG;
 		r = timer_notify(a, b, &t->notify);
-		if (r >= 0)
-			r = span_number(v, 10, true, &x);
-		t->target = (pid_t) x;
-		return r;
+		return r < 0 ? r : span_to_i32(v, &t->target);
 	default:
-		r = span_number(v, 10, true, &x);
-		t->clock = (int32_t) x;
-		return r;
+		return span_to_i32(v, &t->clock);
 	}
 }
 

@@ -44,6 +44,8 @@ struct proc_map {
 int proc_maps_parse(const char *buf, size_t len, struct proc_map **ret, size_t *ret_n);
 int proc_smaps_parse(const char *buf, size_t len, struct proc_map **ret, size_t *ret_n);
 void proc_maps_free(struct proc_map *maps, size_t n);
+/* The mapping of maps[0..n) (sorted, as the kernel lists them) that contains addr, or NULL. */
+const struct proc_map *proc_map_at(const struct proc_map *maps, size_t n, uint64_t addr);
 
 struct proc_stat {
 	pid_t pid;

@@ -41,28 +41,10 @@ static bool same_map(const struct proc_map *a, const struct proc_map *b)
 	       a->dev_major == b->dev_major && a->dev_minor == b->dev_minor;
 }
 
-/* The mapping of maps[0..n) (sorted) that contains addr, or NULL. */
-static const struct proc_map *map_at(const struct proc_map *maps, size_t n, uint64_t addr)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (maps[mid].end <= addr)
-			lo = mid + 1;
-		else if (maps[mid].start > addr)
-			hi = mid;
-		else
-			return &maps[mid];
-	}
-	return NULL;
-}
-
 static bool borrow_flags(struct dump_ctx *c)
 {
 	for (size_t i = 0; i < c->n_maps; i++) {
-		const struct proc_map *p = map_at(c->pre_maps, c->n_pre_maps, c->maps[i].start);
+		const struct proc_map *p = proc_map_at(c->pre_maps, c->n_pre_maps, c->maps[i].start);
 
 		if (!p || !same_map(p, &c->maps[i]))
 			return false;
@@ -119,7 +101,7 @@ int dump_check_copy_flags(struct dump_ctx *c)
 	for (size_t i = 0; i < c->n_maps && r >= 0; i++) {
 		const struct proc_map *m = &c->maps[i];
 		/* The copy's mappings may have merged with ckptd's code page: contain, not equal. */
-		const struct proc_map *k = map_at(cm, n, m->start);
+		const struct proc_map *k = proc_map_at(cm, n, m->start);
 		bool gone = !k || k->end < m->end;
 
 		if (m->vmflags & PROC_VMFLAG_DONTCOPY ? !gone

@@ -347,14 +347,6 @@ int dump_process_state(struct dump_ctx *c)
 
 /* ---- injection ---- */
 
-static const struct proc_map *map_containing(const struct dump_ctx *c, uint64_t addr)
-{
-	for (size_t i = 0; i < c->n_maps; i++)
-		if (c->maps[i].start <= addr && addr < c->maps[i].end)
-			return &c->maps[i];
-	return NULL;
-}
-
 /*
  * Scratch memory below the red zone of a thread's own stack: free by the
  * ABI (a signal frame could land there any moment). Only trusted when the
@@ -363,7 +355,7 @@ static const struct proc_map *map_containing(const struct dump_ctx *c, uint64_t 
  */
 static bool stack_scratch(const struct dump_ctx *c, uint64_t rsp, uint64_t *lo, uint64_t *hi)
 {
-	const struct proc_map *m = map_containing(c, rsp - 1);
+	const struct proc_map *m = proc_map_at(c->maps, c->n_maps, rsp - 1);
 	uint64_t top = ALIGN_DOWN(rsp - 128, (uint64_t) 64);
 	bool is_stack;
 
