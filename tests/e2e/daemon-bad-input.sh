@@ -92,18 +92,6 @@ case_() {
 	log "-- case: $CASE"
 }
 
-# snapshot_victim [ARGS...]: `ckptd snapshot victim`, again while it says a
-# scheduled snapshot is running (Busy). SNAP_RC: its exit status.
-snapshot_victim() {
-	local attempt
-	for attempt in 1 2 3 4 5 6 7 8 9 10; do
-		SNAP_RC=0
-		run_ckptd snapshot victim "$@" || SNAP_RC=$?
-		[ "$SNAP_RC" != 0 ] && grep -qi busy "$CKPTD_ERR" || return 0
-		log "busy (attempt $attempt), again"
-		sleep 0.3
-	done
-}
 
 # expect_invalid_parameter NAME METHOD PARAMS: InvalidParameter naming NAME.
 expect_invalid_parameter() {
@@ -314,7 +302,7 @@ dd if=/dev/zero of="$T/small/filler" bs=1M status=none 2>/dev/null || true
 dd if=/dev/zero of="$T/small/filler2" bs=4k status=none 2>/dev/null || true
 log "state tmpfs: $(df -h --output=avail "$T/small" | tail -n 1) free"
 versions_before=$(version_numbers victim | tr '\n' ' ')
-snapshot_victim
+snapshot_job victim
 check_error space "$SNAP_RC" "ckptd snapshot victim on a full disk"
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
 	vl --timeout 30 --call io.ckptd.Snapshot --params '{"name": "victim"}'
@@ -329,11 +317,10 @@ log "ok: SnapshotFailed: $(vl_param message)"
 check_latest victim
 [ -n "$LATEST" ] || fail "the victim's latest is gone on a full disk"
 log "latest is still version $LATEST"
-no_tmp_versions() { [ -z "$(tmp_versions "$1")" ]; }
 wait_for 5 "a half-written version stays on a full disk" no_tmp_versions victim
 unharmed
 rm -f "$T/small/filler" "$T/small/filler2"
-snapshot_victim --json
+snapshot_job victim --json
 [ "$SNAP_RC" = 0 ] || fail "with space again, ckptd snapshot victim fails: $(ckptd_error_line)"
 log "with space again: a new version: $(tr -d '\n ' <"$CKPTD_OUT" | head -c 200)"
 [ "$(version_numbers victim | tail -n 1)" -gt "$(echo "$versions_before" | awk '{ print $NF }')" ] ||

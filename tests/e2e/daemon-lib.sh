@@ -189,6 +189,19 @@ ck_fails() {
 	log "ok: ckptd $1 refused (exit $CK_RC): $(head -n 1 "$CKPTD_ERR")"
 }
 
+# snapshot_job NAME [ARGS...]: `ckptd snapshot NAME`, again while it says a
+# scheduled snapshot is running (Busy). SNAP_RC: its exit status.
+snapshot_job() {
+	local attempt
+	for attempt in 1 2 3 4 5 6 7 8 9 10; do
+		SNAP_RC=0
+		run_ckptd snapshot "$@" || SNAP_RC=$?
+		[ "$SNAP_RC" != 0 ] && grep -qi busy "$CKPTD_ERR" || return 0
+		log "busy (attempt $attempt), again"
+		sleep 0.3
+	done
+}
+
 # ---------------------------------------------------------------------- JSON
 
 # The client's --json output may be one document or several (streamed
@@ -298,6 +311,11 @@ tmp_versions() {
 	for f in "$(job_dir "$1")"/versions/.*.tmp-*; do
 		echo "${f##*/}"
 	done
+}
+
+# no_tmp_versions NAME: true when job NAME holds no half-written version.
+no_tmp_versions() {
+	[ -z "$(tmp_versions "$1")" ]
 }
 
 # check_latest NAME: "latest" names a committed version (versions/NNNNNN)

@@ -37,17 +37,6 @@ start_pair "$WORKLOADS/bigmem" "$MIB" "$ROUNDS"
 ref=$REF_PID
 pid=$RUN_PID
 
-# snapshot NAME [ARGS...]: `ckptd snapshot`, again while the job is busy; SNAP_RC.
-snapshot() {
-	local attempt
-	for attempt in 1 2 3 4 5 6 7 8 9 10; do
-		SNAP_RC=0
-		run_ckptd snapshot "$@" || SNAP_RC=$?
-		[ "$SNAP_RC" != 0 ] && grep -qi busy "$CKPTD_ERR" || return 0
-		sleep 0.3
-	done
-}
-
 # job_files NAME: the job's versions and page data, each file with its size
 # (job.json is left out: it records the last error).
 job_files() {
@@ -57,8 +46,7 @@ job_files() {
 # unchanged NAME WHAT: the job's versions and files are what they were (FILES_BEFORE).
 unchanged() {
 	local name=$1 what=$2
-	no_tmp() { [ -z "$(tmp_versions "$name")" ]; }
-	wait_for 5 "$what: a half-written version stays" no_tmp
+	wait_for 5 "$what: a half-written version stays" no_tmp_versions "$name"
 	[ "$(version_numbers "$name" | tr '\n' ' ')" = "$VERSIONS_BEFORE" ] ||
 		fail "$what: versions [$VERSIONS_BEFORE] became [$(version_numbers "$name" | tr '\n' ' ')]"
 	job_files "$name" >"$T/files.after"
@@ -86,12 +74,12 @@ avail=$(df -B1M --output=avail "$T/store" | tail -n 1)
 dd if=/dev/zero of="$T/store/filler" bs=1M count=$((avail - 64)) status=none
 remember calc
 sleep 1 # bigmem rewrites its heap many times a second: little dedups
-snapshot calc
+snapshot_job calc
 check_error space "$SNAP_RC" "ckptd snapshot calc on a filling disk"
 unchanged calc "after the disk filled"
 check_running_soon "$pid" "calc after the disk filled"
 rm -f "$T/store/filler"
-snapshot calc
+snapshot_job calc
 [ "$SNAP_RC" = 0 ] || fail "with space again, ckptd snapshot calc fails: $(ckptd_error_line)"
 log "with space again: $(head -n 1 "$CKPTD_OUT")"
 
@@ -134,7 +122,7 @@ alive "$pid" || fail "restore calc did not bring back pid $pid"
 E2E_PIDS+=("$pid")
 check_running_soon "$pid" "the restored calc"
 sleep 1
-snapshot calc
+snapshot_job calc
 [ "$SNAP_RC" = 0 ] || fail "a snapshot of the restored calc fails: $(ckptd_error_line)"
 newest=$(version_numbers calc | tail -n 1)
 kill -KILL "$pid"
@@ -199,7 +187,7 @@ wait_versions grow 1 60
 base_bytes=$(jq_py "$T/poll.out" "job('grow').get('size')")
 kill -USR1 "$grun_pid" "$gref_pid"
 sleep 0.3
-snapshot grow --json
+snapshot_job grow --json
 [ "$SNAP_RC" = 0 ] || fail "a snapshot of a process growing by gigabytes fails: $(ckptd_error_line)"
 log "snapshot while growing: $(tr -d '\n' <"$CKPTD_OUT" | tail -c 300)"
 pages=$(jq_py "$CKPTD_OUT" "d['version']['pages']")
