@@ -57,6 +57,7 @@ enum process_tag {
 	TAG_P_CLOCKS, /* nested: A monotonic, B boottime, C host monotonic, D host boottime */
 	TAG_P_TIMER,	      /* nested: enum timer_tag */
 	TAG_P_SECCOMP_FILTER, /* nested: enum filter_tag; snapshot.filters in order */
+	TAG_P_MEMBER, /* nested: pid (INDEX), ppid (A), pgid (B), sid (C), zombie << 32 | status (D) */
 };
 
 enum timer_tag {
@@ -154,6 +155,7 @@ enum file_tag {
 	TAG_F_SOCK_OPTIONS,
 	TAG_F_SOCK_RCVTIMEO_US,
 	TAG_F_SOCK_SNDTIMEO_US,
+	TAG_F_SHARE, /* snapshot_file.share */
 };
 
 enum fds_tag {
@@ -372,6 +374,8 @@ static void encode_files(struct tlv_writer *w, const struct snapshot *s)
 		tlv_put_u64(w, TAG_F_SEALS, f->seals);
 		tlv_put_u64(w, TAG_F_SHARED_WRITE, f->mapped_shared_write);
 		tlv_put_u64(w, TAG_F_PIPE_SIZE, f->pipe_size);
+		if (f->share)
+			tlv_put_u64(w, TAG_F_SHARE, f->share);
 		if (file_kind_is_anon(f->kind))
 			encode_anon(w, &f->anon);
 		if (file_kind_is_socket(f->kind))
@@ -385,7 +389,7 @@ static void encode_fds(struct tlv_writer *w, const struct snapshot *s)
 	for (size_t i = 0; i < s->n_open_files; i++) {
 		const struct snapshot_open_file *o = &s->open_files[i];
 
-		put_nested4(w, TAG_D_OPEN_FILE, i, o->file, o->flags, o->pos, 0);
+		put_nested4(w, TAG_D_OPEN_FILE, i, o->file, o->flags, o->pos, o->share);
 	}
 	for (size_t i = 0; i < s->n_fds; i++)
 		put_nested4(w, TAG_D_FD, (uint64_t) s->fds[i].fd, s->fds[i].open_file,
@@ -447,6 +451,13 @@ static void encode_process_cb(struct tlv_writer *w, const void *what)
 	encode_process(w, &s->proc);
 	for (size_t i = 0; i < s->n_filters; i++)
 		encode_filter(w, &s->filters[i]);
+	for (size_t i = 0; i < s->n_members; i++) {
+		const struct snapshot_member *m = &s->members[i];
+
+		put_nested4(w, TAG_P_MEMBER, (uint64_t) m->pid, (uint64_t) m->ppid,
+			    (uint64_t) m->pgid, (uint64_t) m->sid,
+			    (uint64_t) m->zombie << 32 | (uint32_t) m->exit_status);
+	}
 }
 
 static void encode_thread_cb(struct tlv_writer *w, const void *t)
@@ -993,8 +1004,31 @@ static int decode_filter(struct snapshot *s, const struct tlv_reader *v)
 	return k;
 }
 
+static int decode_member(struct snapshot *s, const struct tlv_reader *v)
+{
+	struct snapshot_member *m;
+	uint64_t n[5];
+	int r = get_nested4(v, n);
+
+	if (r < 0)
+		return r;
+	for (int i = 0; i < 4; i++)
+		if (n[i] > INT32_MAX)
+			return -EBADMSG;
+	if (n[4] >> 33)
+		return -EBADMSG;
+	m = snapshot_add_member(s);
+	if (!m)
+		return s->n_members >= SNAPSHOT_MAX_MEMBERS ? -EBADMSG : -ENOMEM;
+	*m = (struct snapshot_member){ (pid_t) n[0], (pid_t) n[1], (pid_t) n[2], (pid_t) n[3],
+				       (n[4] >> 32) != 0, (int32_t)(uint32_t) n[4] };
+	return 0;
+}
+
 static int decode_process_note_item(struct snapshot *s, uint32_t tag, const struct tlv_reader *v)
 {
+	if (tag == TAG_P_MEMBER)
+		return decode_member(s, v);
 	if (tag == TAG_P_TIMER)
 		return decode_timer(&s->proc, v);
 	if (tag == TAG_P_SECCOMP_FILTER)
@@ -1224,6 +1258,9 @@ static int decode_file(struct snapshot *s, const struct tlv_reader *v)
 		case TAG_F_PIPE_SIZE:
 			k = tlv_get_u32(&val, &f->pipe_size);
 			break;
+		case TAG_F_SHARE:
+			k = tlv_get_u64(&val, &f->share);
+			break;
 		case TAG_F_SOCK_FAMILY:
 			k = tlv_get_u32(&val, &f->sock.family);
 			break;
@@ -1278,7 +1315,7 @@ static int decode_fd_item(struct snapshot *s, uint32_t tag, const struct tlv_rea
 		o = snapshot_add_open_file(s);
 		if (!o)
 			return -EBADMSG;
-		*o = (struct snapshot_open_file){ (uint32_t) n[1], (uint32_t) n[2], n[3] };
+		*o = (struct snapshot_open_file){ (uint32_t) n[1], (uint32_t) n[2], n[3], n[4] };
 		return 0;
 	}
 	if (n[0] > INT32_MAX || n[1] > UINT32_MAX)

@@ -796,6 +796,12 @@ static int write_file_durably(int dfd, const char *name, const void *buf, size_t
 	return r;
 }
 
+const char *image_member_core(pid_t pid, char buf[static IMAGE_MEMBER_CORE_MAX])
+{
+	snprintf(buf, IMAGE_MEMBER_CORE_MAX, "core-%d.elf", (int) pid);
+	return buf;
+}
+
 int image_writer_add(struct image_writer *w, const char *file, const void *buf, size_t len)
 {
 	struct image_file_entry *e;

@@ -4,7 +4,9 @@
  *
  *     manifest.json   format version, identity, statistics, and the size and
  *                     XXH3-128 of every other file; checksums itself
- *     core.elf        the process as an ELF core file (image-core.h)
+ *     core.elf        the process as an ELF core file (image-core.h); the
+ *                     root, for a tree
+ *     core-PID.elf    each other live process of a tree
  *     pages.idx       where each page lives (page-index.h)
  *     packs/          page data, when the image carries its own store
  *
@@ -24,10 +26,12 @@
  * older readers would skip as unknown tags and restore without (format 2:
  * POSIX timers, seccomp filters), so that they refuse it instead.
  */
-#define IMAGE_FORMAT 2
+#define IMAGE_FORMAT 3
 #define IMAGE_FORMAT_BASE 1
+#define IMAGE_FORMAT_TREE 3 /* more than one process: a reader of 2 would restore only the root */
 #define IMAGE_MANIFEST "manifest.json"
 #define IMAGE_CORE "core.elf"
+#define IMAGE_MEMBER_CORE_MAX 32 /* "core-<PID>.elf": each live process of a tree but its root */
 #define IMAGE_PAGES "pages.idx"
 #define IMAGE_HASH_HEX 33 /* 32 hex digits and a NUL */
 
@@ -70,6 +74,9 @@ struct image_manifest {
 	struct image_file_entry *files;
 	size_t n_files;
 };
+
+/* "core-PID.elf" */
+const char *image_member_core(pid_t pid, char buf[static IMAGE_MEMBER_CORE_MAX]);
 
 struct image_manifest *image_manifest_free(struct image_manifest *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct image_manifest *, image_manifest_free);

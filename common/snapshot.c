@@ -52,6 +52,7 @@ struct snapshot *snapshot_free(struct snapshot *s)
 	for (size_t i = 0; i < s->n_filters; i++)
 		free(s->filters[i].insns);
 	free(s->filters);
+	free(s->members);
 	free(s);
 	return NULL;
 }
@@ -86,6 +87,8 @@ DEFINE_APPENDER_OF(struct snapshot_file, snapshot_add_watch, struct snapshot_epo
 		   (void) 0)
 DEFINE_APPENDER(snapshot_add_filter, struct snapshot_filter, filters, n_filters,
 		SNAPSHOT_MAX_FILTERS, (void) 0)
+DEFINE_APPENDER(snapshot_add_member, struct snapshot_member, members, n_members,
+		SNAPSHOT_MAX_MEMBERS, (void) 0)
 
 static int fail(const char **ret_reason, const char *reason)
 {
@@ -256,6 +259,26 @@ static int validate_timers_and_filters(const struct snapshot *s, const char **re
 	return 0;
 }
 
+/* Each member is new and its parent came before it: restore creates them in this order. */
+static int validate_members(const struct snapshot *s, const char **ret_reason)
+{
+	for (size_t i = 0; i < s->n_members; i++) {
+		const struct snapshot_member *m = &s->members[i];
+		bool parent = m->ppid == s->proc.pid;
+
+		if (m->pid <= 0 || m->pid == s->proc.pid || m->pgid <= 0 || m->sid <= 0)
+			return fail(ret_reason, "a process of the tree has an invalid id");
+		for (size_t k = 0; k < i; k++) {
+			if (s->members[k].pid == m->pid)
+				return fail(ret_reason, "a process of the tree appears twice");
+			parent = parent || (s->members[k].pid == m->ppid && !s->members[k].zombie);
+		}
+		if (!parent)
+			return fail(ret_reason, "a process of the tree comes before its parent");
+	}
+	return 0;
+}
+
 int snapshot_validate(const struct snapshot *s, const char **ret_reason)
 {
 	int r;
@@ -273,6 +296,9 @@ int snapshot_validate(const struct snapshot *s, const char **ret_reason)
 	if (r < 0)
 		return r;
 	r = validate_timers_and_filters(s, ret_reason);
+	if (r < 0)
+		return r;
+	r = validate_members(s, ret_reason);
 	if (r < 0)
 		return r;
 	r = validate_regions(s, ret_reason);

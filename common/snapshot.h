@@ -29,6 +29,7 @@
 #define SNAPSHOT_MAX_TIMERS 65536
 #define SNAPSHOT_MAX_FILTERS 4096	 /* seccomp filters in the whole process */
 #define SNAPSHOT_MAX_FILTER_INSNS 4096 /* BPF_MAXINSNS */
+#define SNAPSHOT_MAX_MEMBERS 4096 /* processes in a tree besides its root */
 
 /* siginfo_t as the kernel hands it to PTRACE_PEEKSIGINFO. */
 struct snapshot_siginfo {
@@ -268,6 +269,7 @@ struct snapshot_file {
 	uint32_t seals;		  /* FILE_KIND_MEMFD */
 	uint32_t pipe_size;	  /* FILE_KIND_PIPE: its capacity (F_GETPIPE_SZ) */
 	bool mapped_shared_write; /* it changes under us: check only that it is the same inode */
+	uint64_t share; /* in a tree: the same nonzero value in two processes is one object; 0: own */
 	struct snapshot_anon anon;
 	struct snapshot_socket sock; /* FILE_KIND_UNIX_PAIR, FILE_KIND_TCP_CLOSED */
 };
@@ -277,12 +279,23 @@ struct snapshot_open_file {
 	uint32_t file;	/* index into snapshot.files */
 	uint32_t flags; /* O_ACCMODE and status flags, without O_CLOEXEC */
 	uint64_t pos;
+	uint64_t share; /* as snapshot_file.share: processes of a tree sharing one description */
 };
 
 struct snapshot_fd {
 	int32_t fd;
 	uint32_t open_file; /* index into snapshot.open_files */
 	bool cloexec;
+};
+
+/*
+ * Another process of the tree whose root this snapshot is. Live members have
+ * a snapshot of their own (image_core_member_name()); a zombie is only this.
+ */
+struct snapshot_member {
+	pid_t pid, ppid, pgid, sid;
+	bool zombie;
+	int32_t exit_status; /* zombie: as wait() reports it */
 };
 
 struct snapshot {
@@ -300,6 +313,8 @@ struct snapshot {
 	size_t n_fds, allocated_fds;
 	struct snapshot_filter *filters; /* seccomp filters; a child's parent comes before it */
 	size_t n_filters, allocated_filters;
+	struct snapshot_member *members; /* the tree's root only: a parent before its children */
+	size_t n_members, allocated_members;
 };
 
 struct snapshot *snapshot_new(void);
@@ -317,6 +332,7 @@ struct snapshot_epoll_watch *snapshot_add_watch(struct snapshot_file *f);
 bool file_kind_is_anon(enum file_kind k);
 bool file_kind_is_socket(enum file_kind k);
 struct snapshot_filter *snapshot_add_filter(struct snapshot *s);
+struct snapshot_member *snapshot_add_member(struct snapshot *s);
 
 /* Structural checks that a decoded snapshot must pass before anything uses it. */
 int snapshot_validate(const struct snapshot *s, const char **ret_reason);

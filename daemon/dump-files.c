@@ -88,6 +88,15 @@ int dump_file_object(struct dump_ctx *c, const char *path, bool deleted, int fd,
 	if (r < 0)
 		return log_error_errno(r, "Cannot identify %s: %m", path);
 	if (kind == FILE_KIND_DELETED || kind == FILE_KIND_MEMFD || kind == FILE_KIND_SHMEM) {
+		const struct snapshot_file *e = dump_tree_earlier_file(c, kind, st.st_dev, st.st_ino);
+
+		if (e) { /* saved already by another process of the tree */
+			f->stream = e->stream;
+			f->seals = e->seals;
+			f->id.size = e->id.size;
+			*ret_index = (uint32_t)(c->snap->n_files - 1);
+			return 0;
+		}
 		r = save_contents(c, f, fd);
 		if (r < 0)
 			return r;
@@ -177,6 +186,7 @@ static int pipe_object(struct dump_ctx *c, const char *link, const struct stat *
 		       uint32_t *ret_index)
 {
 	char proc_path[64];
+	const struct snapshot_file *e;
 	struct snapshot_file *f;
 	_cleanup_close_ int own = -EBADF;
 	int i = find_file(c, FILE_KIND_PIPE, st);
@@ -196,17 +206,33 @@ static int pipe_object(struct dump_ctx *c, const char *link, const struct stat *
 	f->kind = FILE_KIND_PIPE;
 	f->id = (struct snapshot_identity){ .dev = st->st_dev, .ino = st->st_ino, .mode = st->st_mode };
 	*ret_index = (uint32_t)(c->snap->n_files - 1);
+	e = dump_tree_earlier_file(c, FILE_KIND_PIPE, st->st_dev, st->st_ino);
+	if (e) { /* saved already by another process of the tree */
+		f->stream = e->stream;
+		f->pipe_size = e->pipe_size;
+		f->id.size = e->id.size;
+		return 0;
+	}
 	return save_pipe(c, f, own);
 }
 
-/* Whether the process holds both a read and a write end of the pipe ino. */
-static bool pipe_is_internal(const struct dump_ctx *c, uint64_t ino)
+static uint32_t pipe_modes(const struct dump_ctx *c, uint64_t ino)
 {
 	uint32_t modes = 0;
 
 	for (size_t i = 0; i < c->n_pipe_ends; i++)
 		if (c->pipe_ends[i].ino == ino)
 			modes |= c->pipe_ends[i].modes;
+	return modes;
+}
+
+/* Whether the processes of the tree hold both a read and a write end of the pipe ino. */
+static bool pipe_is_internal(const struct dump_ctx *c, uint64_t ino)
+{
+	uint32_t modes = pipe_modes(c, ino);
+
+	for (size_t i = 0; c->tree && i < c->tree->n; i++)
+		modes |= pipe_modes(&c->tree->procs[i], ino);
 	return modes == 3;
 }
 
@@ -361,9 +387,10 @@ static int dump_exe(struct dump_ctx *c)
 	return dump_file_object(c, path, deleted, fd, &c->snap->proc.exe_file);
 }
 
-/* Which pipes the process holds which ends of: one held at both ends is its own to save. */
+/* Which pipes the process holds which ends of: one held at both ends is the tree's to save. */
 static int scan_pipes(struct dump_ctx *c, const int *fds, size_t n)
 {
+	c->n_pipe_ends = 0;
 	for (size_t i = 0; i < n; i++) {
 		char path[64];
 		struct proc_fdinfo fi;
@@ -385,6 +412,24 @@ static int scan_pipes(struct dump_ctx *c, const int *fds, size_t n)
 	return 0;
 }
 
+static int scan_fds(struct dump_ctx *c, int **ret_fds, size_t *ret_n)
+{
+	int r = proc_read_fds(c->pid, ret_fds, ret_n);
+
+	if (r < 0)
+		return log_error_errno(r, "Cannot list the open files of PID %d: %m", (int) c->pid);
+	r = scan_pipes(c, *ret_fds, *ret_n);
+	return r < 0 ? r : dump_scan_sockets(c, *ret_fds, *ret_n);
+}
+
+int dump_scan_fds(struct dump_ctx *c)
+{
+	_cleanup_free_ int *fds = NULL;
+	size_t n;
+
+	return scan_fds(c, &fds, &n);
+}
+
 int dump_fds(struct dump_ctx *c)
 {
 	_cleanup_free_ int *fds = NULL;
@@ -394,12 +439,8 @@ int dump_fds(struct dump_ctx *c)
 	r = dump_exe(c);
 	if (r < 0)
 		return r;
-	r = proc_read_fds(c->pid, &fds, &n);
-	if (r < 0)
-		return log_error_errno(r, "Cannot list the open files of PID %d: %m", (int) c->pid);
-	r = scan_pipes(c, fds, n);
-	if (r >= 0)
-		r = dump_scan_sockets(c, fds, n);
+	/* Again: a thread let move on (dump_prepare_threads) may have changed the table. */
+	r = scan_fds(c, &fds, &n);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {

@@ -319,15 +319,8 @@ static int dump_misc(struct dump_ctx *c)
 	r = proc_read_children(c->pid, &children, &n);
 	if (r < 0)
 		return log_error_errno(r, "Cannot list the children of PID %d: %m", (int) c->pid);
-	r = sort_out_stale(c, children, &n);
-	if (r < 0)
-		return r;
-	if (n > 0)
-		return log_error_errno(-EOPNOTSUPP,
-				       "PID %d has %zu child process%s (first: %d); ckptd "
-				       "checkpoints single processes only so far",
-				       (int) c->pid, n, n == 1 ? "" : "es", (int) children[0]);
-	return 0;
+	/* The others are members of the tree (dump-tree.c). */
+	return sort_out_stale(c, children, &n);
 }
 
 int dump_process_state(struct dump_ctx *c)

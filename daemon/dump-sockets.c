@@ -39,6 +39,10 @@ int dump_scan_sockets(struct dump_ctx *c, const int *fds, size_t n)
 {
 	int r;
 
+	c->n_sockets = 0;
+	free(c->unix_socks);
+	c->unix_socks = NULL;
+	c->n_unix_socks = 0;
 	for (size_t i = 0; i < n; i++) {
 		char path[64];
 		struct stat st;

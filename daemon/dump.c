@@ -73,6 +73,21 @@ static int dump_setup(struct dump_ctx *c, int store_dfd)
 	return r;
 }
 
+/* A process of the tree other than its root: its pages go to the root's store. */
+static int member_setup(struct dump_ctx *c, const struct dump_ctx *root)
+{
+	c->snap = snapshot_new();
+	c->buf = malloc(DUMP_CHUNK_PAGES * PAGE_SIZE);
+	if (!c->snap || !c->buf)
+		return log_oom();
+	cpu_layout(&c->snap->cpu);
+	c->pages = root->pages;
+	c->pack = root->pack;
+	c->known = root->known;
+	c->borrowed_store = true;
+	return 0;
+}
+
 static void dump_ctx_done(struct dump_ctx *c)
 {
 	closep(&c->mem_fd);
@@ -82,10 +97,12 @@ static void dump_ctx_done(struct dump_ctx *c)
 	free(c->sockets);
 	free(c->unix_socks);
 	free(c->buf);
-	pack_writer_free(c->pack);
-	page_index_free(c->pages);
-	if (c->known != c->opts->known)
-		page_hash_index_free(c->known);
+	if (!c->borrowed_store) {
+		pack_writer_free(c->pack);
+		page_index_free(c->pages);
+		if (c->known != c->opts->known)
+			page_hash_index_free(c->known);
+	}
 	proc_maps_free(c->maps, c->n_maps);
 	proc_maps_free(c->pre_maps, c->n_pre_maps);
 	snapshot_free(c->snap);
@@ -183,6 +200,20 @@ static char *cmdline_for_people(const struct snapshot_process *p)
 	return s;
 }
 
+/* The oldest format whose readers restore everything the tree holds. */
+static uint32_t image_format(const struct dump_tree *t)
+{
+	uint32_t format = IMAGE_FORMAT_BASE;
+
+	if (t->n > 1 || t->procs[0].snap->n_members)
+		return IMAGE_FORMAT_TREE;
+	/* Readers of format 1 would restore the process without its timers or filters. */
+	for (size_t i = 0; i < t->n; i++)
+		if (t->procs[i].snap->proc.n_timers || t->procs[i].snap->n_filters)
+			format = 2;
+	return format;
+}
+
 static int fill_manifest(struct dump_ctx *c, struct image_manifest *m)
 {
 	const struct snapshot_process *p = &c->snap->proc;
@@ -203,8 +234,7 @@ static int fill_manifest(struct dump_ctx *c, struct image_manifest *m)
 	m->exe = strdup(p->exe_file < c->snap->n_files ? c->snap->files[p->exe_file].path : "");
 	m->cmdline = cmdline_for_people(p);
 	m->store = c->opts->store_dfd >= 0 ? IMAGE_STORE_JOB : IMAGE_STORE_SELF;
-	/* Readers of format 1 would restore the process without its timers or filters. */
-	m->format = p->n_timers || c->snap->n_filters ? 2 : IMAGE_FORMAT_BASE;
+	m->format = image_format(c->tree);
 	m->n_packs = c->pages->n_packs;
 	m->packs = new0(uint64_t, m->n_packs ? m->n_packs : 1);
 	if (!m->tool_version || !m->hostname || !m->kernel_release || !m->boot_id || !m->comm ||
@@ -214,35 +244,55 @@ static int fill_manifest(struct dump_ctx *c, struct image_manifest *m)
 	return 0;
 }
 
-static int write_image(struct dump_ctx *c, struct image_writer *w, const char *name,
+/* core.elf for the root, core-PID.elf for every other live process. */
+static int add_cores(struct dump_tree *t, struct image_writer *w, const char *name,
+		     struct image_stats *stats)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		const struct dump_ctx *c = &t->procs[i];
+		_cleanup_free_ void *core = NULL;
+		char file[IMAGE_MEMBER_CORE_MAX];
+		size_t len;
+		int r = image_core_encode(c->snap, &core, &len);
+
+		if (r < 0)
+			return log_error_errno(r, "Cannot encode the state of PID %d: %m", (int) c->pid);
+		r = image_writer_add(w, i ? image_member_core(c->pid, file) : IMAGE_CORE, core, len);
+		if (r < 0)
+			return image_error(r, name);
+		stats->threads += c->snap->n_threads;
+		stats->regions += c->snap->n_regions;
+		stats->files += c->snap->n_files;
+		stats->pages += c->pages_total;
+		stats->bytes_written += len;
+	}
+	return 0;
+}
+
+static int write_image(struct dump_tree *t, struct image_writer *w, const char *name,
 		       struct image_stats *stats)
 {
 	_cleanup_(image_manifest_freep) struct image_manifest *m = new0(struct image_manifest, 1);
-	_cleanup_free_ void *core = NULL, *idx = NULL;
-	size_t core_len, idx_len;
+	struct dump_ctx *c = &t->procs[0];
+	_cleanup_free_ void *idx = NULL;
+	size_t idx_len;
 	int r;
 
 	if (!m)
 		return log_oom();
-	r = image_core_encode(c->snap, &core, &core_len);
+	r = add_cores(t, w, name, stats);
 	if (r < 0)
-		return log_error_errno(r, "Cannot encode the process state: %m");
+		return r;
 	r = page_index_encode(c->pages, &idx, &idx_len);
 	if (r < 0)
 		return log_error_errno(r, "Cannot encode the page index: %m");
-	r = image_writer_add(w, IMAGE_CORE, core, core_len);
-	if (r >= 0)
-		r = image_writer_add(w, IMAGE_PAGES, idx, idx_len);
+	r = image_writer_add(w, IMAGE_PAGES, idx, idx_len);
 	if (r < 0)
 		return image_error(r, name);
 	r = fill_manifest(c, m);
 	if (r < 0)
 		return r;
-	stats->threads = c->snap->n_threads;
-	stats->regions = c->snap->n_regions;
-	stats->files = c->snap->n_files;
-	stats->pages = c->pages_total;
-	stats->bytes_written += core_len + idx_len;
+	stats->bytes_written += idx_len;
 	m->stats = *stats;
 	r = image_writer_commit(w, m);
 	if (r < 0)
@@ -296,6 +346,8 @@ static void yield_to_target(struct dump_ctx *c)
 
 void dump_check_yield(struct dump_ctx *c)
 {
+	if (c->tree)
+		c = &c->tree->procs[0];
 	if (!c->yield_until_ns || now_ns(CLOCK_MONOTONIC) < c->yield_until_ns)
 		return;
 	log_debug("The snapshot of PID %d is slow in the background; it takes its share again",
@@ -304,18 +356,23 @@ void dump_check_yield(struct dump_ctx *c)
 	c->yield_until_ns = 0;
 }
 
-/* Kills the frozen target and waits until every thread is gone (its PID may be reused next). */
-static void kill_target(struct dump_ctx *c)
+/* Kills the frozen tree and waits until every thread is gone (its PIDs may be reused next). */
+static void kill_tree(struct dump_tree *t)
 {
-	(void) kill(c->pid, SIGKILL);
-	for (size_t i = c->seized->n_threads; i-- > 0;) {
-		int status;
+	for (size_t i = 0; i < t->n; i++)
+		(void) kill(t->procs[i].pid, SIGKILL);
+	for (size_t k = 0; k < t->n; k++) {
+		struct seized *s = t->procs[k].seized;
 
-		while (ptrace_wait(c->seized->threads[i].tid, 5000, &status) >= 0 &&
-		       !WIFEXITED(status) && !WIFSIGNALED(status))
-			(void) ptrace_cont(c->seized->threads[i].tid, 0);
+		for (size_t i = s ? s->n_threads : 0; i-- > 0;) {
+			int status;
+
+			while (ptrace_wait(s->threads[i].tid, 5000, &status) >= 0 && !WIFEXITED(status) &&
+			       !WIFSIGNALED(status))
+				(void) ptrace_cont(s->threads[i].tid, 0);
+		}
+		t->procs[k].seized = seize_free(s);
 	}
-	c->seized = seize_free(c->seized);
 }
 
 static int finish_pack(struct dump_ctx *c, struct image_stats *stats)
@@ -332,13 +389,88 @@ static int finish_pack(struct dump_ctx *c, struct image_stats *stats)
 	return 0;
 }
 
+/* The root, frozen, and then every descendant; each member gets its capture state. */
+static int freeze_tree(struct dump_tree *t, bool preread)
+{
+	const struct dump_options *o = t->procs[0].opts;
+	int timeout = o->freeze_timeout_ms ? o->freeze_timeout_ms : DEFAULT_FREEZE_TIMEOUT_MS;
+	int r;
+
+	if (preread)
+		dump_preread_maps(&t->procs[0]);
+	r = seize_process(t->procs[0].pid, timeout, &t->procs[0].seized);
+	if (r < 0)
+		return r;
+	r = dump_seize_tree(t, timeout);
+	for (size_t i = 1; r >= 0 && i < t->n; i++)
+		r = member_setup(&t->procs[i], &t->procs[0]);
+	return r;
+}
+
+static int capture_tree(struct dump_tree *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		int r = dump_scan_fds(&t->procs[i]);
+
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		int r = capture(&t->procs[i]);
+
+		if (r < 0)
+			return r;
+	}
+	dump_tree_share(t);
+	return 0;
+}
+
+/* Reads one process's memory from its copy, then ends the copy. */
+static int read_copy(struct dump_ctx *c)
+{
+	int r = set_memory_source(c, c->child);
+
+	if (r >= 0)
+		r = dump_check_copy_flags(c);
+	if (r >= 0)
+		r = dump_region_pages(c);
+	if (r >= 0)
+		r = check_target_lives(c);
+	dump_kill_child(c);
+	(void) dump_reap_children(c, &c->child, 1);
+	return r;
+}
+
+static void end_copies(struct dump_tree *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		struct dump_ctx *c = &t->procs[i];
+
+		if (!c->child)
+			continue;
+		dump_kill_child(c);
+		if (!c->seized)
+			(void) dump_reap_children(c, &c->child, 1);
+	}
+}
+
+static void tree_done(struct dump_tree *t)
+{
+	end_copies(t);
+	dump_tree_release(t);
+	for (size_t i = t->n; i-- > 0;)
+		dump_ctx_done(&t->procs[i]);
+	free(t->procs);
+}
+
 static int dump_attempt(pid_t pid, int parent_dfd, const char *name,
 			const struct dump_options *opts, bool preread, struct image_stats *ret_stats)
 {
 	_cleanup_(image_writer_freep) struct image_writer *w = NULL;
-	struct dump_ctx c = { .pid = pid, .opts = opts, .inj.mem_fd = -EBADF, .mem_fd = -EBADF };
 	uint64_t t0 = now_ns(CLOCK_MONOTONIC), t_frozen = 0, t_thawed = 0;
+	struct dump_tree t = {};
 	struct image_stats stats = {};
+	struct dump_ctx *root;
 	int r;
 
 	ptrace_setup();
@@ -348,69 +480,53 @@ static int dump_attempt(pid_t pid, int parent_dfd, const char *name,
 	r = image_writer_new(parent_dfd, name, &w);
 	if (r < 0)
 		return image_error(r, name);
-	r = dump_setup(&c, opts->store_dfd >= 0 ? opts->store_dfd : image_writer_dfd(w));
+	t.procs = new0(struct dump_ctx, 1);
+	if (!t.procs)
+		return log_oom();
+	t.n = t.allocated = 1;
+	t.procs[0] = (struct dump_ctx){ .pid = pid, .opts = opts, .tree = &t,
+					.inj.mem_fd = -EBADF, .mem_fd = -EBADF };
+	r = dump_setup(&t.procs[0], opts->store_dfd >= 0 ? opts->store_dfd : image_writer_dfd(w));
 	if (r < 0) {
 		r = image_error(r, name);
 		goto out;
 	}
-	if (preread)
-		dump_preread_maps(&c);
-	r = seize_process(pid, opts->freeze_timeout_ms ? opts->freeze_timeout_ms
-						       : DEFAULT_FREEZE_TIMEOUT_MS,
-			  &c.seized);
-	if (r < 0)
-		goto out;
+	r = freeze_tree(&t, preread);
 	t_frozen = now_ns(CLOCK_MONOTONIC);
-
-	r = capture(&c);
+	if (r >= 0)
+		r = capture_tree(&t);
 	if (r < 0)
 		goto out;
 	if (opts->leave_running) {
-		c.seized = seize_release(c.seized);
+		dump_tree_release(&t);
 		t_thawed = now_ns(CLOCK_MONOTONIC);
 		if (opts->yield_after_thaw)
-			yield_to_target(&c);
+			yield_to_target(&t.procs[0]);
 	}
-	if (c.child) {
-		r = set_memory_source(&c, c.child);
-		if (r >= 0)
-			r = dump_check_copy_flags(&c);
-		if (r >= 0)
-			r = dump_region_pages(&c);
-		if (r >= 0)
-			r = check_target_lives(&c);
-		dump_kill_child(&c);
-		(void) dump_reap_children(&c, &c.child, 1);
-		if (r < 0)
-			goto out;
-	}
-	r = finish_pack(&c, &stats);
+	for (size_t i = 0; r >= 0 && i < t.n; i++)
+		if (t.procs[i].child)
+			r = read_copy(&t.procs[i]);
+	if (r < 0)
+		goto out;
+	root = &t.procs[0];
+	r = finish_pack(root, &stats);
 	if (r < 0) {
 		r = image_error(r, name);
 		goto out;
 	}
 	stats.freeze_ns = (t_thawed ? t_thawed : now_ns(CLOCK_MONOTONIC)) - t_frozen;
 	stats.wall_ns = now_ns(CLOCK_MONOTONIC) - t0;
-	r = write_image(&c, w, name, &stats);
+	r = write_image(&t, w, name, &stats);
 	if (r < 0)
 		goto out;
 	if (!opts->leave_running) {
-		kill_target(&c);
+		kill_tree(&t);
 		stats.freeze_ns = now_ns(CLOCK_MONOTONIC) - t_frozen;
 	}
 	stats.wall_ns = now_ns(CLOCK_MONOTONIC) - t0;
 	*ret_stats = stats;
 out:
-	if (c.child) {
-		dump_kill_child(&c);
-		if (!c.seized)
-			(void) dump_reap_children(&c, &c.child, 1);
-	}
-	if (c.seized) {
-		dump_uninject(&c);
-		c.seized = seize_release(c.seized);
-	}
-	dump_ctx_done(&c);
+	tree_done(&t);
 	return r;
 }
 

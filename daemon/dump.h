@@ -28,8 +28,13 @@ struct dump_socket_fd {
 	int fd; /* one fd of the process holding it */
 };
 
+struct dump_tree;
+
 struct dump_ctx {
 	pid_t pid;
+	struct dump_tree *tree; /* every process of the snapshot; this one is tree->procs[index] */
+	size_t index;
+	bool borrowed_store;	/* pages, pack and known are the root's */
 	const struct dump_options *opts;
 	struct seized *seized;
 	struct snapshot *snap;
@@ -62,6 +67,23 @@ struct dump_ctx {
 	pid_t *stale;	  /* copies a crashed ckptd left as zombies, to collect */
 	size_t n_stale, allocated_stale;
 };
+
+/* The processes of one snapshot: procs[0] is the root, a parent comes before its children. */
+struct dump_tree {
+	struct dump_ctx *procs;
+	size_t n, allocated;
+};
+
+/* dump-tree.c */
+/* Freezes every descendant of procs[0] (frozen already); zombies become its members. */
+int dump_seize_tree(struct dump_tree *t, int timeout_ms);
+/* Keys for the files and descriptions processes share (after every capture, still frozen). */
+void dump_tree_share(struct dump_tree *t);
+/* Lets every process go on (those of procs still held). */
+void dump_tree_release(struct dump_tree *t);
+/* The same inode as saved by a process before c, to share its saved contents; or NULL. */
+const struct snapshot_file *dump_tree_earlier_file(const struct dump_ctx *c, enum file_kind kind,
+						   uint64_t dev, uint64_t ino);
 
 /* dump-proc.c: registers and everything per thread and per process that is not memory. */
 /* Lets threads caught off their stacks move on; 1 if any moved (read the maps again). */
@@ -104,6 +126,8 @@ void dump_kill_child(struct dump_ctx *c);
 int dump_reap_children(struct dump_ctx *c, const pid_t *children, size_t n);
 
 /* dump-files.c */
+/* Which pipe ends and sockets the process holds, for the whole tree to see (frozen). */
+int dump_scan_fds(struct dump_ctx *c);
 int dump_fds(struct dump_ctx *c);
 /* kcmp(KCMP_FILE): whether fds a and b of pid share one open file description. */
 bool dump_same_description(pid_t pid, int a, int b);

@@ -256,6 +256,58 @@ static int create_pipe(struct restore_ctx *c, const struct snapshot_file *f)
 	return p[0];
 }
 
+int restore_shared_get(struct restore_ctx *c, bool description, uint64_t key)
+{
+	const struct restore_tree *t = c->tree;
+
+	for (size_t i = 0; key && t && i < t->n_shared; i++)
+		if (t->shared[i].key == key && t->shared[i].description == description) {
+			int fd = fcntl(t->shared[i].fd, F_DUPFD_CLOEXEC, 3);
+
+			return fd < 0 ? log_error_errno(-errno, "Cannot duplicate an fd: %m") : fd;
+		}
+	return -ENOENT;
+}
+
+int restore_shared_put(struct restore_ctx *c, bool description, uint64_t key, int fd)
+{
+	struct restore_tree *t = c->tree;
+	int copy;
+
+	if (!key || !t || t->n < 2)
+		return 0;
+	if (GROW(t->shared, t->allocated_shared, t->n_shared + 1) < 0)
+		return log_oom();
+	copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (copy < 0)
+		return log_error_errno(-errno, "Cannot duplicate an fd: %m");
+	t->shared[t->n_shared++] = (struct restore_shared){ key, description, copy };
+	return 0;
+}
+
+/* A file another process of the tree has made already is the same file here. */
+static int create_file(struct restore_ctx *c, uint32_t i);
+
+static int create_or_share_file(struct restore_ctx *c, uint32_t i)
+{
+	const struct snapshot_file *f = &c->snap->files[i];
+	int r;
+
+	if (c->file_fds[i] >= 0)
+		return 0; /* one end of a socket pair, made with the other */
+	r = restore_shared_get(c, false, f->share);
+	if (r >= 0) {
+		c->file_fds[i] = r;
+		return 0;
+	}
+	if (r != -ENOENT)
+		return r;
+	r = create_file(c, i);
+	if (r >= 0 && c->file_fds[i] >= 0)
+		r = restore_shared_put(c, false, f->share, c->file_fds[i]);
+	return r;
+}
+
 static int create_file(struct restore_ctx *c, uint32_t i)
 {
 	const struct snapshot_file *f = &c->snap->files[i];
@@ -406,7 +458,7 @@ int restore_prepare_files(struct restore_ctx *c)
 	int r;
 
 	for (size_t i = 0; i < c->snap->n_files; i++) {
-		r = create_file(c, (uint32_t) i);
+		r = create_or_share_file(c, (uint32_t) i);
 		if (r < 0)
 			return r;
 	}
@@ -416,8 +468,17 @@ int restore_prepare_files(struct restore_ctx *c)
 	for (size_t i = 0; i < c->snap->n_open_files; i++)
 		c->open_fds[i] = -EBADF;
 	for (size_t i = 0; i < c->snap->n_open_files; i++) {
-		int fd = open_description(c, &c->snap->open_files[i], description_stdio(c, i));
+		const struct snapshot_open_file *o = &c->snap->open_files[i];
+		bool external = c->snap->files[o->file].kind == FILE_KIND_EXTERNAL;
+		int fd = external ? -ENOENT : restore_shared_get(c, true, o->share);
 
+		if (fd == -ENOENT) {
+			fd = open_description(c, o, description_stdio(c, i));
+			if (fd >= 0 && !external && (r = restore_shared_put(c, true, o->share, fd)) < 0) {
+				(void) close(fd);
+				return r;
+			}
+		}
 		if (fd < 0)
 			return fd;
 		c->open_fds[i] = fd;

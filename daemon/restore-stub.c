@@ -68,23 +68,36 @@ void restore_describe_holder(pid_t tid, char *buf, size_t size)
 	proc_status_done(&st);
 }
 
-int restore_check_pids(const struct restore_ctx *c)
+static int check_pid_free(pid_t tid, bool thread)
 {
-	for (size_t i = 0; i < c->snap->n_threads; i++) {
-		pid_t tid = c->snap->threads[i].tid;
-		char path[32], holder[128];
-		struct stat st;
+	char path[32], holder[128];
+	struct stat st;
 
-		snprintf(path, sizeof(path), "/proc/%d", (int) tid);
-		if (stat(path, &st) < 0)
-			continue;
-		restore_describe_holder(tid, holder, sizeof(holder));
-		return log_error_errno(-EEXIST,
-				       "%s %d, which the snapshot needs, is in use by %s; end it "
-				       "before restoring",
-				       i == 0 ? "PID" : "Thread id", (int) tid, holder);
+	snprintf(path, sizeof(path), "/proc/%d", (int) tid);
+	if (stat(path, &st) < 0)
+		return 0;
+	restore_describe_holder(tid, holder, sizeof(holder));
+	return log_error_errno(-EEXIST,
+			       "%s %d, which the snapshot needs, is in use by %s; end it before "
+			       "restoring",
+			       thread ? "Thread id" : "PID", (int) tid, holder);
+}
+
+int restore_check_pids(const struct restore_tree *t)
+{
+	const struct snapshot *root = t->procs[0].snap;
+	int r = 0;
+
+	for (size_t k = 0; r >= 0 && k < t->n; k++) {
+		const struct snapshot *s = t->procs[k].snap;
+
+		for (size_t i = 0; r >= 0 && i < s->n_threads; i++)
+			r = check_pid_free(s->threads[i].tid, i > 0);
 	}
-	return 0;
+	for (size_t i = 0; r >= 0 && i < root->n_members; i++)
+		if (root->members[i].zombie)
+			r = check_pid_free(root->members[i].pid, false);
+	return r;
 }
 
 static int max_open_fd(void)
@@ -106,91 +119,244 @@ static int max_open_fd(void)
 
 struct stub_plan {
 	int hi;	       /* staged fds start here: files, then go, ready, descriptions */
-	int go_fd;     /* our end: closing it tells the stub we are gone */
-	int ready_fd;  /* our end */
 	int stub_go;   /* the stub's ends, as staged */
 	int stub_ready;
 	int first_description;
 	int first_stdio; /* stand-ins for stdio that was a pipe or terminal, after those */
 };
 
-static _noreturn_ void stub_fail(int fd, int error)
+/* What every stub of the tree inherits: its own plan is plans[its index]. */
+struct stub_args {
+	struct restore_tree *tree;
+	struct stub_plan *plans;
+	int go_rd, ready_wr; /* ours, as every stub inherits them */
+};
+
+/* What went wrong in a stub, before ckptd could take it over. */
+enum stub_stage {
+	STUB_STAGE_FILES,
+	STUB_STAGE_EPOLL,
+	STUB_STAGE_CWD,
+	STUB_STAGE_SESSION,
+	STUB_STAGE_CHILD, /* pid is the child that could not be created */
+};
+
+/* One per process, each written whole (atomic on a pipe): 0, or -errno at stage. */
+struct stub_report {
+	int32_t pid;
+	int32_t code;
+	int32_t stage;
+};
+
+static _noreturn_ void stub_fail(int fd, pid_t pid, enum stub_stage stage, int error)
 {
-	(void) !write(fd, &error, sizeof(error));
+	struct stub_report rep = { pid, error, stage };
+
+	(void) !write(fd, &rep, sizeof(rep));
 	_exit(127);
 }
 
-/*
- * Runs in the stub, a clone3() child with no glibc fork bookkeeping: only
- * plain system calls from here, nothing that trusts glibc's cached thread id.
- */
-static _noreturn_ void stub_main(struct restore_ctx *c, const struct stub_plan *p, int go_rd,
-				 int ready_wr)
+static long clone_stub(pid_t pid, uint64_t flags)
+{
+	pid_t tid = pid;
+	struct clone_args_v2 args = {
+		.flags = flags,
+		.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD,
+		.set_tid = (uintptr_t) &tid,
+		.set_tid_size = 1,
+	};
+	long r = syscall(SYS_clone3, &args, sizeof(args));
+
+	return r < 0 ? -errno : r;
+}
+
+static ssize_t tree_index(const struct restore_tree *t, pid_t pid)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->procs[i].snap->proc.pid == pid)
+			return (ssize_t) i;
+	return -1;
+}
+
+/* A session or group that names no process of the tree becomes the root's (a new session). */
+static pid_t tree_id(const struct restore_tree *t, pid_t id)
+{
+	const struct snapshot *root = t->procs[0].snap;
+
+	for (size_t i = 0; i < root->n_members; i++)
+		if (root->members[i].pid == id)
+			return id;
+	return root->proc.pid;
+}
+
+static int stub_session(const struct restore_tree *t, pid_t pid, pid_t sid, pid_t pgid)
+{
+	pid_t want_sid = tree_id(t, sid), want_pgid = tree_id(t, pgid);
+
+	if (pid == t->procs[0].snap->proc.pid) {
+		(void) setsid();
+		return 0;
+	}
+	if (want_sid == pid && setsid() < 0)
+		return -errno;
+	if (getsid(0) != want_sid)
+		return -ESRCH;
+	if (getpgid(0) != want_pgid && setpgid(0, want_pgid) < 0)
+		return -errno;
+	return 0;
+}
+
+/* A zombie of the tree: born, in its session and group, and dead the way it died. */
+static _noreturn_ void zombie_main(const struct stub_args *a, const struct snapshot_member *m)
+{
+	struct rlimit no_core = { 0, 0 };
+	sigset_t set;
+	int sig;
+
+	(void) stub_session(a->tree, m->pid, m->sid, m->pgid);
+	if (!WIFSIGNALED(m->exit_status))
+		_exit(WEXITSTATUS(m->exit_status));
+	sig = WTERMSIG(m->exit_status);
+	(void) setrlimit(RLIMIT_CORE, &no_core);
+	(void) signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	(void) sigprocmask(SIG_UNBLOCK, &set, NULL);
+	(void) syscall(SYS_kill, (pid_t) syscall(SYS_getpid), sig);
+	_exit(128 + sig);
+}
+
+static _noreturn_ void stub_main(const struct stub_args *a, size_t self);
+
+/* The children of process self, each a stub of its own or a zombie, in the tree's order. */
+static void stub_children(const struct stub_args *a, size_t self)
+{
+	const struct snapshot *root = a->tree->procs[0].snap;
+	pid_t me = a->tree->procs[self].snap->proc.pid;
+
+	for (size_t i = 0; i < root->n_members; i++) {
+		const struct snapshot_member *m = &root->members[i];
+		siginfo_t info;
+		long r;
+
+		if (m->ppid != me)
+			continue;
+		r = clone_stub(m->pid, 0);
+		if (r == 0 && m->zombie)
+			zombie_main(a, m);
+		if (r == 0)
+			stub_main(a, (size_t) tree_index(a->tree, m->pid));
+		if (r < 0)
+			stub_fail(a->ready_wr, m->pid, STUB_STAGE_CHILD, (int) r);
+		/* Dead before anyone traces us: its SIGCHLD (default: discarded) must not wait for ckptd. */
+		if (m->zombie)
+			(void) waitid(P_PID, (id_t) r, &info, WEXITED | WNOWAIT);
+	}
+}
+
+/* Stage everything above every fd number in use, then clear the low range, then place each fd. */
+static int stub_fds(const struct restore_ctx *c, const struct stub_plan *p, int go_rd,
+		    int ready_wr)
 {
 	const struct snapshot *s = c->snap;
-	int ok = 0, n = (int) s->n_files;
-	char byte;
 
-	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)
-		_exit(127);
-	(void) setsid();
-	/* Stage everything above every fd number in use, then clear the low range. */
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < (int) s->n_files; i++)
 		if (c->file_fds[i] >= 0 && dup2(c->file_fds[i], p->hi + i) < 0)
-			stub_fail(ready_wr, -errno);
+			return -errno;
 	if (dup2(go_rd, p->stub_go) < 0 || dup2(ready_wr, p->stub_ready) < 0)
-		stub_fail(ready_wr, -errno);
-	ready_wr = p->stub_ready;
+		return -errno;
 	for (size_t i = 0; i < s->n_open_files; i++)
 		if (dup2(c->open_fds[i], p->first_description + (int) i) < 0)
-			stub_fail(ready_wr, -errno);
+			return -errno;
 	for (int i = 0; i < 3; i++)
 		if (c->stdio_fds[i] >= 0 && dup2(c->stdio_fds[i], p->first_stdio + i) < 0)
-			stub_fail(ready_wr, -errno);
+			return -errno;
 	if (syscall(SYS_close_range, 0, p->hi - 1, 0) < 0)
-		stub_fail(ready_wr, -errno);
+		return -errno;
 	for (size_t i = 0; i < s->n_fds; i++) {
 		const struct snapshot_fd *fd = &s->fds[i];
-
 		int from = fd->fd <= 2 && c->stdio_fds[fd->fd] >= 0
 				   ? p->first_stdio + fd->fd
 				   : p->first_description + (int) fd->open_file;
 
 		if (dup3(from, fd->fd, fd->cloexec ? O_CLOEXEC : 0) < 0)
-			stub_fail(ready_wr, -errno);
+			return -errno;
 	}
 	(void) syscall(SYS_close_range, p->first_description, ~0U, 0);
-	/* Every target fd exists now, with its own number: the key epoll files it under. */
-	ok = restore_epoll_watches(s);
-	if (ok < 0)
-		stub_fail(ready_wr, ok);
-	if (chdir(s->proc.cwd) < 0)
-		stub_fail(ready_wr, -errno);
-	umask((mode_t) s->proc.umask);
-	if (write(ready_wr, &ok, sizeof(ok)) != sizeof(ok))
+	return 0;
+}
+
+/*
+ * Runs in the stub, a clone3() child with no glibc fork bookkeeping: only
+ * plain system calls from here, nothing that trusts glibc's cached thread id.
+ * Children are created first: they need the fds we are about to rearrange.
+ */
+static _noreturn_ void stub_main(const struct stub_args *a, size_t self)
+{
+	const struct restore_ctx *c = &a->tree->procs[self];
+	const struct stub_plan *p = &a->plans[self];
+	const struct snapshot *s = c->snap;
+	pid_t me = s->proc.pid;
+	struct stub_report ok = { me, 0, 0 };
+	int r;
+	char byte;
+
+	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
 		_exit(127);
-	(void) syscall(SYS_close, ready_wr);
+	(void) signal(SIGCHLD, SIG_DFL);
+	r = stub_session(a->tree, me, s->proc.sid, s->proc.pgid);
+	if (r < 0)
+		stub_fail(a->ready_wr, me, STUB_STAGE_SESSION, r);
+	stub_children(a, self);
+	r = stub_fds(c, p, a->go_rd, a->ready_wr);
+	if (r < 0)
+		stub_fail(a->ready_wr, me, STUB_STAGE_FILES, r);
+	/* Every target fd exists now, with its own number: the key epoll files it under. */
+	r = restore_epoll_watches(s);
+	if (r < 0)
+		stub_fail(p->stub_ready, me, STUB_STAGE_EPOLL, r);
+	if (chdir(s->proc.cwd) < 0)
+		stub_fail(p->stub_ready, me, STUB_STAGE_CWD, -errno);
+	umask((mode_t) s->proc.umask);
+	if (write(p->stub_ready, &ok, sizeof(ok)) != sizeof(ok))
+		_exit(127);
+	(void) syscall(SYS_close, p->stub_ready);
 	/* ckptd takes over from inside this read; EOF means it died first. */
 	(void) !read(p->stub_go, &byte, 1);
 	_exit(127);
 }
 
-static int plan_fds(struct restore_ctx *c, struct stub_plan *p)
+static int max_saved_fd(const struct restore_tree *t)
 {
-	int max_saved = 2, max_ours = max_open_fd(), need;
+	int max = 2;
+
+	for (size_t k = 0; k < t->n; k++)
+		for (size_t i = 0; i < t->procs[k].snap->n_fds; i++)
+			max = MAX(max, t->procs[k].snap->fds[i].fd);
+	return max;
+}
+
+/* One staging base above every fd of ours and every saved one; each process its own layout. */
+static int plan_fds(struct restore_tree *t, struct stub_plan *plans)
+{
+	int max_saved = max_saved_fd(t), max_ours = max_open_fd(), need = 0;
 	struct rlimit rl;
 
 	if (max_ours < 0)
 		return log_error_errno(max_ours, "Cannot list our own fds: %m");
-	for (size_t i = 0; i < c->snap->n_fds; i++)
-		max_saved = MAX(max_saved, c->snap->fds[i].fd);
-	p->hi = MAX(max_saved, max_ours) + 1;
-	p->stub_go = p->hi + (int) c->snap->n_files;
-	p->stub_ready = p->stub_go + 1;
-	p->first_description = p->stub_ready + 1;
-	p->first_stdio = p->first_description + (int) c->snap->n_open_files;
-	need = p->first_stdio + 3 + 1;
+	for (size_t k = 0; k < t->n; k++) {
+		struct restore_ctx *c = &t->procs[k];
+		struct stub_plan *p = &plans[k];
+
+		p->hi = MAX(max_saved, max_ours) + 1;
+		p->stub_go = p->hi + (int) c->snap->n_files;
+		p->stub_ready = p->stub_go + 1;
+		p->first_description = p->stub_ready + 1;
+		p->first_stdio = p->first_description + (int) c->snap->n_open_files;
+		need = MAX(need, p->first_stdio + 3 + 1);
+		c->stub_fd_base = p->hi;
+	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;
 	if ((rlim_t) need > rl.rlim_cur) {
@@ -203,25 +369,15 @@ static int plan_fds(struct restore_ctx *c, struct stub_plan *p)
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			return -errno;
 	}
-	c->stub_fd_base = p->hi;
 	return 0;
 }
 
-static int clone_stub(pid_t pid, uint64_t flags)
-{
-	pid_t tid = pid;
-	struct clone_args_v2 args = {
-		.flags = flags,
-		.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD,
-		.set_tid = (uintptr_t) &tid,
-		.set_tid_size = 1,
-	};
-	long r = syscall(SYS_clone3, &args, sizeof(args));
-
-	return r < 0 ? -errno : (int) r;
-}
-
 #define HELPER_FAILED 255 /* the helper said why itself */
+
+static bool pid_in_tree(const struct restore_tree *t, pid_t pid)
+{
+	return tree_index(t, pid) >= 0 || tree_id(t, pid) == pid;
+}
 
 /*
  * The stub in a time namespace of its own. A new namespace takes only the
@@ -230,27 +386,27 @@ static int clone_stub(pid_t pid, uint64_t flags)
  * it and creates the stub with CLONE_PARENT: the stub is our child, born in
  * the namespace, and the helper exits. Its exit status is the clone's errno.
  */
-static int helper_clone_stub(struct restore_ctx *c, const struct stub_plan *p, int go_rd,
-			     int ready_wr, const int64_t off[2])
+static int helper_clone_stub(const struct stub_args *a, const int64_t off[2])
 {
+	pid_t root = a->tree->procs[0].snap->proc.pid;
 	int status;
 	pid_t helper = fork();
 
 	if (helper < 0)
 		return log_error_errno(-errno, "Cannot fork: %m");
 	if (helper == 0) {
-		int r;
+		long r;
 
-		/* The next free PID may be the very one the stub needs: let another helper try. */
-		if (getpid() == c->snap->proc.pid)
+		/* The next free PID may be one the tree needs: let another helper try. */
+		if (pid_in_tree(a->tree, getpid()))
 			_exit(EAGAIN);
 		r = timens_enter_for_children(off);
 		if (r < 0)
 			_exit(HELPER_FAILED);
-		r = clone_stub(c->snap->proc.pid, CLONE_PARENT);
+		r = clone_stub(root, CLONE_PARENT);
 		if (r == 0)
-			stub_main(c, p, go_rd, ready_wr);
-		_exit(r < 0 ? -r : 0);
+			stub_main(a, 0);
+		_exit(r < 0 ? (int) -r : 0);
 	}
 	while (waitpid(helper, &status, 0) < 0)
 		if (errno != EINTR)
@@ -259,93 +415,143 @@ static int helper_clone_stub(struct restore_ctx *c, const struct stub_plan *p, i
 		return log_error_errno(-ECHILD, "The helper that creates the process died");
 	if (WEXITSTATUS(status) == HELPER_FAILED)
 		return -ECHILD;
-	return WEXITSTATUS(status) ? -WEXITSTATUS(status) : c->snap->proc.pid;
+	return WEXITSTATUS(status) ? -WEXITSTATUS(status) : root;
 }
 
-static int clone_stub_in_timens(struct restore_ctx *c, const struct stub_plan *p, int go_rd,
-				int ready_wr, const int64_t off[2])
+static int clone_stub_in_timens(const struct stub_args *a, const int64_t off[2])
 {
 	int r = -EAGAIN;
 
 	/* Bounded: clone3() itself says EAGAIN when processes run out. */
 	for (int tries = 0; tries < 3 && r == -EAGAIN; tries++)
-		r = helper_clone_stub(c, p, go_rd, ready_wr, off);
+		r = helper_clone_stub(a, off);
 	return r;
 }
 
-static int take_over(struct restore_ctx *c, int ready_rd)
+static int report_error(const struct restore_ctx *c, const struct stub_report *rep)
 {
-	int code = 0, status, r;
-	ssize_t n;
+	switch (rep->stage) {
+	case STUB_STAGE_CHILD:
+		if (rep->code == -EEXIST)
+			return log_error_errno(rep->code, "PID %d is in use (taken just now); end "
+							  "that process before restoring",
+					       (int) rep->pid);
+		return log_error_errno(rep->code, "Cannot create PID %d of the tree: %m",
+				       (int) rep->pid);
+	case STUB_STAGE_SESSION:
+		return log_error_errno(rep->code, "PID %d cannot get back its session %d and "
+						  "process group %d: %m",
+				       (int) rep->pid, (int) c->snap->proc.sid,
+				       (int) c->snap->proc.pgid);
+	case STUB_STAGE_CWD:
+		return log_error_errno(rep->code, "PID %d cannot enter its working directory "
+						  "%s: %m",
+				       (int) rep->pid, c->snap->proc.cwd);
+	case STUB_STAGE_EPOLL:
+		return log_error_errno(rep->code, "PID %d cannot make its epoll registrations "
+						  "again: %m",
+				       (int) rep->pid);
+	default:
+		return log_error_errno(rep->code, "PID %d cannot put its files in place: %m",
+				       (int) rep->pid);
+	}
+}
 
-	do
-		n = read(ready_rd, &code, sizeof(code));
-	while (n < 0 && errno == EINTR);
-	if (n != sizeof(code))
-		return log_error_errno(-EIO, "The restore stub died while preparing");
-	if (code < 0)
-		return log_error_errno(code, "The restore stub could not prepare its files, epoll "
-					     "registrations or working directory (%s): %m",
-				       c->snap->proc.cwd);
-	r = ptrace_seize(c->pid, RESTORE_STUB_OPTIONS);
-	if (r >= 0)
-		r = ptrace_interrupt(c->pid);
-	if (r >= 0)
-		r = ptrace_wait_stop(c->pid, 5000, &status);
-	if (r < 0)
-		return log_error_errno(r, "Cannot take control of the restore stub: %m");
+/* Every stub says it is ready (or why not); then each is seized where it waits. */
+static int take_over(struct restore_tree *t, int ready_rd)
+{
+	for (size_t done = 0; done < t->n; done++) {
+		struct stub_report rep;
+		ssize_t n, k;
+
+		do
+			n = read(ready_rd, &rep, sizeof(rep));
+		while (n < 0 && errno == EINTR);
+		if (n != sizeof(rep))
+			return log_error_errno(-EIO, "The restore stub died while preparing");
+		k = tree_index(t, rep.pid);
+		if (rep.code < 0)
+			return report_error(&t->procs[k < 0 ? 0 : k], &rep);
+		if (k < 0)
+			return log_error_errno(-EPROTO, "A restore stub reported as PID %d",
+					       (int) rep.pid);
+		t->procs[k].pid = rep.pid;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		pid_t pid = t->procs[i].pid;
+		int status;
+		int r = ptrace_seize(pid, RESTORE_STUB_OPTIONS);
+
+		if (r >= 0)
+			r = ptrace_interrupt(pid);
+		if (r >= 0)
+			r = ptrace_wait_stop(pid, 5000, &status);
+		if (r < 0)
+			return log_error_errno(r, "Cannot take control of the restore stub of PID %d: "
+						  "%m",
+					       (int) pid);
+	}
 	return 0;
 }
 
-int restore_fork_stub(struct restore_ctx *c)
+static int clone_root(const struct stub_args *a)
+{
+	struct restore_ctx *root = &a->tree->procs[0];
+	int64_t off[2];
+	long r = timens_offsets_for(&root->snap->proc.clocks, off);
+
+	if (r < 0)
+		return (int) r;
+	if (r > 0) {
+		r = clone_stub_in_timens(a, off);
+		if (r == -ECHILD)
+			return (int) r; /* said already */
+	} else {
+		r = clone_stub(root->snap->proc.pid, /* flags= */ 0);
+		if (r == 0)
+			stub_main(a, 0);
+	}
+	if (r == -EEXIST)
+		return log_error_errno((int) r, "PID %d is in use (taken just now); end that "
+						"process before restoring",
+				       (int) root->snap->proc.pid);
+	if (r == -EPERM)
+		return log_error_errno((int) r, "Choosing the PID needs CAP_CHECKPOINT_RESTORE; "
+						"run ckptd as root");
+	if (r < 0)
+		return log_error_errno((int) r, "Cannot create the process: %m");
+	root->pid = (pid_t) r;
+	return 0;
+}
+
+int restore_fork_stubs(struct restore_tree *t)
 {
 	int go[2] = { -EBADF, -EBADF }, ready[2] = { -EBADF, -EBADF };
-	struct stub_plan plan = {};
-	int64_t off[2];
+	_cleanup_free_ struct stub_plan *plans = new0(struct stub_plan, t->n);
+	struct stub_args a = { .tree = t, .plans = plans };
 	int r;
 
+	if (!plans)
+		return log_oom();
 	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0) {
 		r = log_error_errno(-errno, "Cannot create pipes: %m");
 		goto out;
 	}
 	/* After the pipes: the staging range must lie above every fd we hold. */
-	r = plan_fds(c, &plan);
+	r = plan_fds(t, plans);
 	if (r < 0)
 		goto out;
-	r = timens_offsets_for(&c->snap->proc.clocks, off);
+	a.go_rd = go[0];
+	a.ready_wr = ready[1];
+	r = clone_root(&a);
 	if (r < 0)
 		goto out;
-	if (r > 0) {
-		r = clone_stub_in_timens(c, &plan, go[0], ready[1], off);
-		if (r == -ECHILD)
-			goto out; /* said already */
-	} else {
-		r = clone_stub(c->snap->proc.pid, /* flags= */ 0);
-		if (r == 0)
-			stub_main(c, &plan, go[0], ready[1]);
-	}
-	if (r == -EEXIST) {
-		r = log_error_errno(r, "PID %d is in use (taken just now); end that process "
-				       "before restoring",
-				    (int) c->snap->proc.pid);
-		goto out;
-	}
-	if (r == -EPERM) {
-		r = log_error_errno(r, "Choosing the PID needs CAP_CHECKPOINT_RESTORE; run ckptd "
-				       "as root");
-		goto out;
-	}
-	if (r < 0) {
-		r = log_error_errno(r, "Cannot create the process: %m");
-		goto out;
-	}
-	c->pid = r;
 	closep(&ready[1]);
 	ready[1] = -EBADF;
-	r = take_over(c, ready[0]);
+	r = take_over(t, ready[0]);
 	if (r < 0)
-		(void) restore_kill_stub(c);
-	c->sync_fd[0] = TAKE_FD(go[1]); /* closed when we are done or dead */
+		restore_kill_stubs(t);
+	t->procs[0].sync_fd[0] = TAKE_FD(go[1]); /* closed when we are done or dead */
 out:
 	closep(&go[0]);
 	closep(&go[1]);
@@ -354,15 +560,19 @@ out:
 	return r;
 }
 
-int restore_kill_stub(struct restore_ctx *c)
+/* The root's death takes every other stub with it (parent-death signals), but not at once. */
+void restore_kill_stubs(struct restore_tree *t)
 {
+	pid_t root = t->procs[0].pid;
 	int status;
 
-	if (c->pid <= 0)
-		return 0;
-	(void) kill(c->pid, SIGKILL);
-	while (waitpid(c->pid, &status, __WALL) < 0 && errno == EINTR)
+	for (size_t i = 0; i < t->n; i++)
+		if (t->procs[i].pid > 0)
+			(void) kill(t->procs[i].pid, SIGKILL);
+	for (size_t i = 0; i < t->n; i++)
+		t->procs[i].pid = 0;
+	if (root <= 0)
+		return;
+	while (waitpid(root, &status, __WALL) < 0 && errno == EINTR)
 		;
-	c->pid = 0;
-	return 0;
 }

@@ -705,10 +705,11 @@ int restore_finish(struct restore_ctx *c)
 	r = STUB_CALL(c, 0, SYS_munmap, &res, c->tramp, RESTORE_TRAMP_SIZE, 0, 0, 0, 0);
 	if (r < 0)
 		return r;
-	r = let_go(c, 0);
-	if (r < 0)
-		return r;
+	return let_go(c, 0);
+}
+
+void restore_release(struct restore_ctx *c)
+{
 	for (size_t i = 0; i < c->snap->n_threads; i++)
 		(void) ptrace_detach(c->snap->threads[i].tid);
-	return 0;
 }

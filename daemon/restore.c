@@ -25,26 +25,40 @@
 #define CORE_MAX (256u << 20)
 #define PAGES_IDX_MAX (1u << 30)
 
+static int load_core(struct image *img, const char *path, const char *file,
+		     struct snapshot **ret)
+{
+	_cleanup_free_ char *error = NULL;
+	_cleanup_free_ void *core = NULL;
+	const char *reason = NULL;
+	size_t core_len;
+	int r;
+
+	r = image_read_file(img, file, CORE_MAX, &core, &core_len, &error);
+	if (r < 0)
+		return log_error_errno(r, "Cannot use the image %s: %s", path,
+				       error ? error : strerror(-r));
+	r = image_core_decode(core, core_len, ret, &reason);
+	if (r < 0)
+		return log_error_errno(r, "The image %s is damaged: %s: %s", path, file,
+				       reason ? reason : strerror(-r));
+	return 0;
+}
+
 static int load_image(struct restore_ctx *c, int dfd, const char *path)
 {
 	_cleanup_free_ char *error = NULL;
-	_cleanup_free_ void *core = NULL, *idx = NULL;
-	const char *reason = NULL;
-	size_t core_len, idx_len;
+	_cleanup_free_ void *idx = NULL;
+	size_t idx_len;
 	int r;
 
 	r = image_open(dfd, path, &c->img, &error);
 	if (r < 0)
 		return log_error_errno(r, "Cannot use the image %s: %s", path,
 				       error ? error : strerror(-r));
-	r = image_read_file(c->img, IMAGE_CORE, CORE_MAX, &core, &core_len, &error);
+	r = load_core(c->img, path, IMAGE_CORE, &c->snap);
 	if (r < 0)
-		return log_error_errno(r, "Cannot use the image %s: %s", path,
-				       error ? error : strerror(-r));
-	r = image_core_decode(core, core_len, &c->snap, &reason);
-	if (r < 0)
-		return log_error_errno(r, "The image %s is damaged: %s: %s", path, IMAGE_CORE,
-				       reason ? reason : strerror(-r));
+		return r;
 	r = image_read_file(c->img, IMAGE_PAGES, PAGES_IDX_MAX, &idx, &idx_len, &error);
 	if (r < 0)
 		return log_error_errno(r, "Cannot use the image %s: %s", path,
@@ -229,18 +243,30 @@ static int begin_stub(struct restore_ctx *c)
 
 static void restore_ctx_done(struct restore_ctx *c)
 {
-	if (c->packs)
-		for (size_t i = 0; i < c->pages->n_packs; i++)
-			pack_reader_free(c->packs[i]);
-	free(c->packs);
+	if (!c->borrowed_image) {
+		if (c->packs)
+			for (size_t i = 0; i < c->pages->n_packs; i++)
+				pack_reader_free(c->packs[i]);
+		free(c->packs);
+		page_index_free(c->pages);
+		image_free(c->img);
+	}
 	restore_close_files(c);
 	closep(&c->sync_fd[0]);
 	inject_close(&c->inj);
 	free(c->threads);
 	free(c->buf);
-	page_index_free(c->pages);
 	snapshot_free(c->snap);
-	image_free(c->img);
+}
+
+static void restore_tree_done(struct restore_tree *t)
+{
+	for (size_t i = t->n; i-- > 0;)
+		restore_ctx_done(&t->procs[i]);
+	for (size_t i = 0; i < t->n_shared; i++)
+		closep(&t->shared[i].fd);
+	free(t->shared);
+	free(t->procs);
 }
 
 static int run_stub(struct restore_ctx *c)
@@ -258,41 +284,120 @@ static int run_stub(struct restore_ctx *c)
 	return r;
 }
 
+static void ctx_init(struct restore_ctx *c, const struct restore_options *opts)
+{
+	*c = (struct restore_ctx){ .opts = opts, .sync_fd = { -EBADF, -EBADF },
+				   .stdio_fds = { -EBADF, -EBADF, -EBADF }, .inj.mem_fd = -EBADF };
+}
+
+/* Each live process of the tree but the root, from its own core file, sharing the root's pages. */
+static int load_members(struct restore_tree *t, const char *path)
+{
+	const struct snapshot *root = t->procs[0].snap;
+	size_t live = 1;
+
+	for (size_t i = 0; i < root->n_members; i++)
+		live += !root->members[i].zombie;
+	t->procs = realloc(t->procs, live * sizeof(*t->procs));
+	if (!t->procs)
+		return log_oom();
+	for (size_t i = 0; i < root->n_members; i++) {
+		const struct snapshot_member *m = &root->members[i];
+		struct restore_ctx *c = &t->procs[t->n], *r0 = &t->procs[0];
+		char file[IMAGE_MEMBER_CORE_MAX];
+		int r;
+
+		if (m->zombie)
+			continue;
+		ctx_init(c, r0->opts);
+		t->n++;
+		c->tree = t;
+		c->index = t->n - 1;
+		c->borrowed_image = true;
+		c->img = r0->img;
+		c->pages = r0->pages;
+		c->packs = r0->packs;
+		c->buf = malloc(RESTORE_CHUNK_PAGES * PAGE_SIZE);
+		if (!c->buf)
+			return log_oom();
+		r = load_core(c->img, path, image_member_core(m->pid, file), &c->snap);
+		if (r < 0)
+			return r;
+		if (c->snap->proc.pid != m->pid || c->snap->n_members)
+			return log_error_errno(-EBADMSG, "The image %s is damaged: %s is not PID %d's",
+					       path, file, (int) m->pid);
+	}
+	t->procs[0].tree = t;
+	return 0;
+}
+
+/* Everything that can be checked before any process exists. */
+static int check_tree(struct restore_tree *t)
+{
+	int r = 0;
+
+	for (size_t i = 0; r >= 0 && i < t->n; i++)
+		r = check_streams(&t->procs[i]);
+	for (size_t i = 0; r >= 0 && i < t->n; i++)
+		r = check_cpu(&t->procs[i]);
+	if (r >= 0)
+		r = restore_check_pids(t);
+	for (size_t i = 0; r >= 0 && i < t->n; i++)
+		r = prepare_files(&t->procs[i]);
+	return r;
+}
+
+static int load_tree(struct restore_tree *t, int dfd, const char *path,
+		     const struct restore_options *opts)
+{
+	struct restore_ctx *root;
+	int r;
+
+	t->procs = new0(struct restore_ctx, 1);
+	if (!t->procs)
+		return log_oom();
+	t->n = 1;
+	root = &t->procs[0];
+	ctx_init(root, opts);
+	root->tree = t;
+	root->buf = malloc(RESTORE_CHUNK_PAGES * PAGE_SIZE);
+	if (!root->buf)
+		return log_oom();
+	r = load_image(root, dfd, path);
+	if (r >= 0)
+		r = open_packs(root, path);
+	if (r >= 0)
+		r = load_members(t, path);
+	return r;
+}
+
 int restore_process(int dfd, const char *path, const struct restore_options *opts,
 		    struct restore_result *ret)
 {
-	struct restore_ctx c = { .opts = opts, .sync_fd = { -EBADF, -EBADF },
-				 .stdio_fds = { -EBADF, -EBADF, -EBADF }, .inj.mem_fd = -EBADF };
+	struct restore_tree t = {};
 	int r;
 
 	ptrace_setup();
-	c.buf = malloc(RESTORE_CHUNK_PAGES * PAGE_SIZE);
-	if (!c.buf) {
-		r = log_oom();
-		goto out;
-	}
-	r = load_image(&c, dfd, path);
+	r = load_tree(&t, dfd, path, opts);
 	if (r >= 0)
-		r = open_packs(&c, path);
+		r = check_tree(&t);
 	if (r >= 0)
-		r = check_streams(&c);
-	if (r >= 0)
-		r = check_cpu(&c);
-	if (r >= 0)
-		r = restore_check_pids(&c);
-	if (r >= 0)
-		r = prepare_files(&c);
-	if (r >= 0)
-		r = restore_fork_stub(&c);
+		r = restore_fork_stubs(&t);
 	if (r < 0)
 		goto out;
-	r = run_stub(&c);
+	for (size_t i = 0; r >= 0 && i < t.n; i++)
+		r = run_stub(&t.procs[i]);
 	if (r < 0) {
-		restore_kill_stub(&c);
+		restore_kill_stubs(&t);
 		goto out;
 	}
-	*ret = (struct restore_result){ c.pid, c.stdio_redirected };
+	/* Only now does any process of the tree run: none sees another half restored. */
+	for (size_t i = 0; i < t.n; i++)
+		restore_release(&t.procs[i]);
+	*ret = (struct restore_result){ t.procs[0].pid, false };
+	for (size_t i = 0; i < t.n; i++)
+		ret->stdio_redirected |= t.procs[i].stdio_redirected;
 out:
-	restore_ctx_done(&c);
+	restore_tree_done(&t);
 	return r;
 }

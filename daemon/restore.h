@@ -23,8 +23,13 @@
 /* ptrace options of the stub; threads it clones inherit them. */
 #define RESTORE_STUB_OPTIONS (PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE)
 
+struct restore_tree;
+
 struct restore_ctx {
 	const struct restore_options *opts;
+	struct restore_tree *tree; /* this process is tree->procs[index] */
+	size_t index;
+	bool borrowed_image;	   /* img, pages and packs are the root's */
 	struct image *img;
 	struct snapshot *snap;
 	struct page_index *pages;
@@ -50,6 +55,21 @@ struct restore_ctx {
 	size_t tramp_data_size;
 };
 
+/* An object the processes of a tree share (snapshot_file.share, snapshot_open_file.share). */
+struct restore_shared {
+	uint64_t key;
+	bool description; /* an open file description, else a file object */
+	int fd;		  /* ours, kept until the restore ends */
+};
+
+/* The processes of one image: procs[0] is the root, which owns the image and its packs. */
+struct restore_tree {
+	struct restore_ctx *procs;
+	size_t n;
+	struct restore_shared *shared;
+	size_t n_shared, allocated_shared;
+};
+
 /* restore-anon.c: an eventfd, timerfd, signalfd or epoll with its saved state, or -errno. */
 int restore_create_anon(const struct snapshot_file *f);
 
@@ -63,6 +83,10 @@ int restore_create_tcp_closed(struct restore_ctx *c, uint32_t i);
 int restore_epoll_watches(const struct snapshot *s);
 
 /* restore-files.c */
+/* A dup of the fd made for key by another process of the tree, or -ENOENT. */
+int restore_shared_get(struct restore_ctx *c, bool description, uint64_t key);
+/* Keeps a dup of fd for the other processes that share key. */
+int restore_shared_put(struct restore_ctx *c, bool description, uint64_t key, int fd);
 int restore_check_files(struct restore_ctx *c);
 int restore_prepare_files(struct restore_ctx *c);
 /* memfd seals go on last: a seal may forbid the mappings the stub still has to make. */
@@ -71,11 +95,12 @@ void restore_close_files(struct restore_ctx *c);
 
 /* restore-stub.c: "syscall; ret" in ckptd's own text, which the stub shares until it unmaps it. */
 extern const char ckptd_stub_syscall[];
-int restore_check_pids(const struct restore_ctx *c);
+int restore_check_pids(const struct restore_tree *t);
 /* "PID 12 (name)", "a thread of PID 12 (name)", "a zombie ..." or "another process". */
 void restore_describe_holder(pid_t tid, char *buf, size_t size);
-int restore_fork_stub(struct restore_ctx *c);
-int restore_kill_stub(struct restore_ctx *c);
+/* Every process of the tree as a stub, each seized and stopped. */
+int restore_fork_stubs(struct restore_tree *t);
+void restore_kill_stubs(struct restore_tree *t);
 
 /* restore-mem.c */
 typedef int (*restore_page_sink)(struct restore_ctx *c, uint64_t first_page, size_t n,
@@ -105,4 +130,7 @@ int restore_vdso(struct restore_ctx *c);
 /* restore-thread.c */
 int restore_process_state(struct restore_ctx *c);
 int restore_threads(struct restore_ctx *c);
+/* Everything but letting go: the threads stay stopped with their own registers. */
 int restore_finish(struct restore_ctx *c);
+/* Lets every thread run (the whole tree is done by then). */
+void restore_release(struct restore_ctx *c);

@@ -268,7 +268,7 @@ Test(image, manifest_newer_format_is_eproto_even_when_damaged)
 	p = strstr(json, "\"pid\":");
 	memcpy(p, "\"xyz\"", 5);
 	cr_assert_eq(image_manifest_from_json(json, strlen(json), &m, &reason), -EPROTO);
-	cr_assert_not_null(strstr(reason, "newer than this ckptd reads (2)"), "%s", reason);
+	cr_assert_not_null(strstr(reason, "newer than this ckptd reads (3)"), "%s", reason);
 }
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -849,7 +849,7 @@ Test(image, open_reports_newer_format)
 	*p = '7';
 	write_at(tmp_fd, "v/manifest.json", json);
 	cr_assert_eq(open_image("v", &err), -EPROTO);
-	cr_assert_str_eq(err, "image format 7 is newer than this ckptd reads (2)");
+	cr_assert_str_eq(err, "image format 7 is newer than this ckptd reads (3)");
 }
 
 Test(image, open_reports_missing_pack)

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A process and all its descendants. Each is frozen as soon as it is found
+ * and its children are listed only once it is frozen (a frozen process
+ * cannot fork, and only it could collect a child that exits), so one pass
+ * down the tree finds every member at one instant. Zombies are recorded
+ * with their exit status; ckptd's own leftover copies (zombies with exit
+ * signal 0) are not members. Once every member is captured, the file
+ * objects and open file descriptions they share get one key each.
+ */
+#define LOG_PREFIX "dump: "
+
+#include <linux/kcmp.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "dump.h"
+#include "log.h"
+#include "util.h"
+
+static bool tree_has(const struct dump_tree *t, pid_t pid)
+{
+	const struct snapshot *root = t->procs[0].snap;
+
+	if (pid == t->procs[0].pid)
+		return true;
+	for (size_t i = 0; i < root->n_members; i++)
+		if (root->members[i].pid == pid)
+			return true;
+	return false;
+}
+
+static int add_member(struct dump_tree *t, pid_t ppid, const struct proc_stat *st)
+{
+	struct snapshot_member *m = snapshot_add_member(t->procs[0].snap);
+
+	if (!m)
+		return log_error_errno(-E2BIG, "The tree of PID %d has more than %d processes",
+				       (int) t->procs[0].pid, SNAPSHOT_MAX_MEMBERS + 1);
+	*m = (struct snapshot_member){ .pid = st->pid, .ppid = ppid, .pgid = st->pgrp,
+				       .sid = st->session, .zombie = st->state == 'Z',
+				       .exit_status = st->state == 'Z' ? st->exit_code : 0 };
+	return 0;
+}
+
+static int add_live(struct dump_tree *t, pid_t pid, int timeout_ms)
+{
+	struct dump_ctx *c;
+	int r;
+
+	if (GROW(t->procs, t->allocated, t->n + 1) < 0)
+		return log_oom();
+	c = &t->procs[t->n];
+	*c = (struct dump_ctx){ .pid = pid, .opts = t->procs[0].opts, .inj.mem_fd = -EBADF,
+				.mem_fd = -EBADF };
+	r = seize_process(pid, timeout_ms, &c->seized);
+	if (r < 0)
+		return r;
+	t->n++;
+	return 0;
+}
+
+/* One child of a frozen member: frozen in turn, or recorded as a zombie, or gone. */
+static int add_child(struct dump_tree *t, pid_t parent, pid_t pid, int timeout_ms)
+{
+	struct proc_stat st;
+	int r;
+
+	for (int tries = 0; tries < 2; tries++) {
+		r = proc_read_stat(pid, &st);
+		if (r == -ENOENT || r == -ESRCH)
+			return 0; /* collected already */
+		if (r < 0)
+			return log_error_errno(r, "Cannot read /proc/%d/stat: %m", (int) pid);
+		if (st.state == 'Z' || st.state == 'X')
+			return st.exit_signal == 0 ? 0 : add_member(t, parent, &st);
+		r = seize_check(pid);
+		if (r < 0)
+			return r;
+		r = add_live(t, pid, timeout_ms);
+		if (r != -ESRCH)
+			return r < 0 ? r : add_member(t, parent, &st);
+		/* It exited between the check and the freeze: a zombie now. */
+	}
+	return log_error_errno(-EAGAIN, "PID %d (child of %d) changed while being frozen; try again",
+			       (int) pid, (int) parent);
+}
+
+int dump_seize_tree(struct dump_tree *t, int timeout_ms)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		_cleanup_free_ pid_t *children = NULL;
+		pid_t parent = t->procs[i].pid;
+		size_t n;
+		int r = proc_read_children(parent, &children, &n);
+
+		if (r < 0)
+			return log_error_errno(r, "Cannot list the children of PID %d: %m",
+					       (int) parent);
+		for (size_t k = 0; k < n; k++) {
+			if (tree_has(t, children[k]))
+				continue;
+			r = add_child(t, parent, children[k], timeout_ms);
+			if (r < 0)
+				return r;
+		}
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		t->procs[i].tree = t;
+		t->procs[i].index = i;
+	}
+	return 0;
+}
+
+const struct snapshot_file *dump_tree_earlier_file(const struct dump_ctx *c, enum file_kind kind,
+						   uint64_t dev, uint64_t ino)
+{
+	for (size_t k = 0; c->tree && k < c->index; k++) {
+		const struct snapshot *s = c->tree->procs[k].snap;
+
+		for (size_t i = 0; i < s->n_files; i++)
+			if (s->files[i].kind == kind && s->files[i].id.dev == dev &&
+			    s->files[i].id.ino == ino)
+				return &s->files[i];
+	}
+	return NULL;
+}
+
+/* An fd of the process that uses open file description of. */
+static int fd_of(const struct snapshot *s, uint32_t of)
+{
+	for (size_t i = 0; i < s->n_fds; i++)
+		if (s->fds[i].open_file == of)
+			return s->fds[i].fd;
+	return -1;
+}
+
+static bool same_inode(const struct snapshot_file *a, const struct snapshot_file *b)
+{
+	return a->kind == b->kind && a->id.dev == b->id.dev && a->id.ino == b->id.ino;
+}
+
+/* Anonymous-inode files are one per description: the same file only if kcmp says so. */
+static bool same_description(const struct dump_ctx *a, uint32_t of_a, const struct dump_ctx *b,
+			     uint32_t of_b)
+{
+	const struct snapshot_file *fa = &a->snap->files[a->snap->open_files[of_a].file];
+	const struct snapshot_file *fb = &b->snap->files[b->snap->open_files[of_b].file];
+	int fd_a = fd_of(a->snap, of_a), fd_b = fd_of(b->snap, of_b);
+
+	if (fa->kind != fb->kind || (!file_kind_is_anon(fa->kind) && !same_inode(fa, fb)))
+		return false;
+	if (fd_a < 0 || fd_b < 0)
+		return false;
+	return syscall(SYS_kcmp, a->pid, b->pid, KCMP_FILE, fd_a, fd_b) == 0;
+}
+
+/* Looks for description of of process b in the processes before it. */
+static uint64_t earlier_description(const struct dump_tree *t, size_t b, uint32_t of)
+{
+	for (size_t k = 0; k < b; k++) {
+		const struct snapshot *s = t->procs[k].snap;
+
+		for (size_t o = 0; o < s->n_open_files; o++)
+			if (same_description(&t->procs[k], (uint32_t) o, &t->procs[b], of))
+				return s->open_files[o].share;
+	}
+	return 0;
+}
+
+static uint64_t earlier_inode(const struct dump_tree *t, size_t b, const struct snapshot_file *f)
+{
+	for (size_t k = 0; k < b; k++) {
+		const struct snapshot *s = t->procs[k].snap;
+
+		for (size_t i = 0; i < s->n_files; i++)
+			if (same_inode(&s->files[i], f))
+				return s->files[i].share;
+	}
+	return 0;
+}
+
+/*
+ * Keys for what processes share: a file object by inode (anonymous-inode
+ * ones by description), an open file description by kcmp. Every object
+ * gets one; equal keys in two processes are one object at restore.
+ */
+void dump_tree_share(struct dump_tree *t)
+{
+	uint64_t next = 1;
+
+	if (t->n < 2)
+		return;
+	for (size_t p = 0; p < t->n; p++) {
+		struct snapshot *s = t->procs[p].snap;
+
+		for (size_t i = 0; i < s->n_files; i++) {
+			struct snapshot_file *f = &s->files[i];
+
+			if (file_kind_is_anon(f->kind) || f->kind == FILE_KIND_EXTERNAL)
+				continue;
+			f->share = earlier_inode(t, p, f);
+			if (!f->share)
+				f->share = next++;
+		}
+		for (size_t o = 0; o < s->n_open_files; o++) {
+			struct snapshot_open_file *of = &s->open_files[o];
+			struct snapshot_file *f = &s->files[of->file];
+
+			of->share = earlier_description(t, p, (uint32_t) o);
+			if (!of->share)
+				of->share = next++;
+			if (file_kind_is_anon(f->kind))
+				f->share = of->share;
+		}
+	}
+}
+
+void dump_tree_release(struct dump_tree *t)
+{
+	for (size_t i = t->n; i-- > 0;)
+		if (t->procs[i].seized) {
+			dump_uninject(&t->procs[i]);
+			t->procs[i].seized = seize_release(t->procs[i].seized);
+		}
+}
