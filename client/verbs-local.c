@@ -123,6 +123,7 @@ int verb_restore(int argc, char **argv)
 	static const struct option options[] = {
 		{ "dir", required_argument, NULL, 'D' },
 		{ "vdso-patch", no_argument, NULL, 'P' },
+		{ "pidns", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -142,21 +143,32 @@ int verb_restore(int argc, char **argv)
 		case 'P':
 			o.force_vdso_patch = true;
 			break;
+		case 'N':
+			o.pidns = true;
+			break;
 		case 'h':
-			printf("Usage: ckptd restore -D DIR\n\n"
-			       "Brings back the process saved in DIR with its PID and thread ids,\n"
-			       "and returns once it runs.\n");
+			printf("Usage: ckptd restore -D DIR [--pidns]\n\n"
+			       "Brings back the process saved in DIR, and every descendant saved\n"
+			       "with it, with their PIDs and thread ids, and returns once they run.\n\n"
+			       "  --pidns   in a new PID namespace, where the saved PIDs are free\n"
+			       "            even if other processes hold them out here\n");
 			return 0;
 		default:
 			return EXIT_USAGE;
 		}
 	if (optind != argc || !dir) {
-		log_error("usage: ckptd restore -D DIR");
+		log_error("usage: ckptd restore -D DIR [--pidns]");
 		return EXIT_USAGE;
 	}
 	if (restore_process(AT_FDCWD, dir, &o, &res) < 0)
 		return 1;
-	printf("pid %d running again, restored from %s in %s\n", (int) res.pid, dir,
-	       format_duration(took, sizeof(took), now_ns(CLOCK_MONOTONIC) - t0));
+	if (res.pid != res.saved_pid)
+		printf("pid %d running again in a new PID namespace (PID %d outside it), restored "
+		       "from %s in %s\n",
+		       (int) res.saved_pid, (int) res.pid, dir,
+		       format_duration(took, sizeof(took), now_ns(CLOCK_MONOTONIC) - t0));
+	else
+		printf("pid %d running again, restored from %s in %s\n", (int) res.pid, dir,
+		       format_duration(took, sizeof(took), now_ns(CLOCK_MONOTONIC) - t0));
 	return 0;
 }

@@ -35,6 +35,11 @@ int dump_process(pid_t pid, int parent_dfd, const char *name, const struct dump_
 struct restore_options {
 	bool force_vdso_patch; /* treat the vDSO as changed (tests the path a kernel update takes) */
 	/*
+	 * In a new PID namespace (an init of ckptd's is its PID 1), where the
+	 * saved PIDs are free whoever holds them outside.
+	 */
+	bool pidns;
+	/*
 	 * Stdio that was a pipe or terminal gets stdio[0..2] when use_stdio,
 	 * else the caller's own.
 	 */
@@ -60,7 +65,8 @@ struct restore_options {
 };
 
 struct restore_result {
-	pid_t pid;
+	pid_t pid;	   /* the root as we see it (with pidns: outside its namespace) */
+	pid_t saved_pid;   /* the root's PID in its own namespace */
 	bool stdio_redirected; /* some stdio went to opts->stdio */
 };
 

@@ -302,7 +302,8 @@ static _noreturn_ void stub_main(const struct stub_args *a, size_t self)
 	char byte;
 
 	(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)
+	/* Our parent died already (unless it is the init of our new PID namespace). */
+	if (getppid() == 1 && !(self == 0 && c->opts->pidns))
 		_exit(127);
 	(void) signal(SIGCHLD, SIG_DFL);
 	r = stub_session(a->tree, me, s->proc.sid, s->proc.pgid);
@@ -428,6 +429,112 @@ static int clone_stub_in_timens(const struct stub_args *a, const int64_t off[2])
 	return r;
 }
 
+/*
+ * PID 1 of a new PID namespace: creates the root (its saved PID is free in
+ * here), then only collects orphans, as an init must, and ends with the
+ * root's status once nobody is left. It holds none of our fds.
+ */
+static _noreturn_ void pidns_init_main(const struct stub_args *a, const int64_t *off)
+{
+	pid_t root = a->tree->procs[0].snap->proc.pid, p;
+	int status, root_status = 0;
+	long r;
+
+	(void) prctl(PR_SET_NAME, "ckptd-init");
+	if (off && timens_enter_for_children(off) < 0)
+		stub_fail(a->ready_wr, root, STUB_STAGE_CHILD, -EPERM);
+	r = clone_stub(root, 0);
+	if (r == 0)
+		stub_main(a, 0);
+	if (r < 0)
+		stub_fail(a->ready_wr, root, STUB_STAGE_CHILD, (int) r);
+	(void) syscall(SYS_close_range, 0, ~0U, 0);
+	while ((p = wait(&status)) > 0 || errno == EINTR)
+		if (p == root)
+			root_status = status;
+	_exit(WIFSIGNALED(root_status) ? 128 + WTERMSIG(root_status) : WEXITSTATUS(root_status));
+}
+
+static int clone_pidns_init(struct stub_args *a, const int64_t *off)
+{
+	struct clone_args_v2 args = { .flags = CLONE_NEWPID, .exit_signal = SIGCHLD };
+	long r = syscall(SYS_clone3, &args, sizeof(args));
+
+	if (r == 0)
+		pidns_init_main(a, off);
+	if (r < 0 && errno == EPERM)
+		return log_error_errno(-EPERM, "--pidns needs CAP_SYS_ADMIN; run ckptd as root, or "
+					       "restore through the daemon");
+	if (r < 0)
+		return log_error_errno(-errno, "Cannot create a PID namespace: %m");
+	a->tree->init = (pid_t) r;
+	return 0;
+}
+
+static bool is_ns_pid(pid_t ours, pid_t theirs)
+{
+	struct proc_status st = {};
+	bool match = proc_read_status(ours, &st) >= 0 && st.n_nspid > 1 &&
+		     st.nspid[st.n_nspid - 1] == theirs;
+
+	proc_status_done(&st);
+	return match;
+}
+
+/*
+ * Stubs report the PIDs they have in their namespace; with --pidns we need
+ * ours: a walk down from the init (a child may report before its parent).
+ */
+static int our_pid(const struct restore_tree *t, pid_t pid, pid_t *ret)
+{
+	_cleanup_free_ pid_t *queue = NULL;
+	size_t n = 0, allocated = 0;
+
+	*ret = pid;
+	if (!t->init)
+		return 0;
+	if (GROW(queue, allocated, 1) < 0)
+		return log_oom();
+	queue[n++] = t->init;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ pid_t *children = NULL;
+		size_t k;
+
+		if (i > 0 && is_ns_pid(queue[i], pid)) {
+			*ret = queue[i];
+			return 0;
+		}
+		if (proc_read_children(queue[i], &children, &k) < 0)
+			continue;
+		if (GROW(queue, allocated, n + k) < 0)
+			return log_oom();
+		memcpy(queue + n, children, k * sizeof(*children));
+		n += k;
+	}
+	return log_error_errno(-ESRCH, "Cannot find PID %d of the new PID namespace", (int) pid);
+}
+
+int restore_our_tid(const struct restore_ctx *c, pid_t tid, pid_t *ret)
+{
+	_cleanup_free_ pid_t *tids = NULL;
+	size_t n;
+	int r;
+
+	if (!c->tree || !c->tree->init) {
+		*ret = tid;
+		return 0;
+	}
+	r = proc_read_tids(c->pid, &tids, &n);
+	if (r < 0)
+		return r;
+	for (size_t k = 0; k < n; k++)
+		if (is_ns_pid(tids[k], tid)) {
+			*ret = tids[k];
+			return 0;
+		}
+	return -ESRCH;
+}
+
 static int report_error(const struct restore_ctx *c, const struct stub_report *rep)
 {
 	switch (rep->stage) {
@@ -460,6 +567,8 @@ static int report_error(const struct restore_ctx *c, const struct stub_report *r
 /* Every stub says it is ready (or why not); then each is seized where it waits. */
 static int take_over(struct restore_tree *t, int ready_rd)
 {
+	int r;
+
 	for (size_t done = 0; done < t->n; done++) {
 		struct stub_report rep;
 		ssize_t n, k;
@@ -475,13 +584,15 @@ static int take_over(struct restore_tree *t, int ready_rd)
 		if (k < 0)
 			return log_error_errno(-EPROTO, "A restore stub reported as PID %d",
 					       (int) rep.pid);
-		t->procs[k].pid = rep.pid;
+		r = our_pid(t, rep.pid, &t->procs[k].pid);
+		if (r < 0)
+			return r;
 	}
 	for (size_t i = 0; i < t->n; i++) {
 		pid_t pid = t->procs[i].pid;
 		int status;
-		int r = ptrace_seize(pid, RESTORE_STUB_OPTIONS);
 
+		r = ptrace_seize(pid, RESTORE_STUB_OPTIONS);
 		if (r >= 0)
 			r = ptrace_interrupt(pid);
 		if (r >= 0)
@@ -494,7 +605,7 @@ static int take_over(struct restore_tree *t, int ready_rd)
 	return 0;
 }
 
-static int clone_root(const struct stub_args *a)
+static int clone_root(struct stub_args *a)
 {
 	struct restore_ctx *root = &a->tree->procs[0];
 	int64_t off[2];
@@ -502,6 +613,9 @@ static int clone_root(const struct stub_args *a)
 
 	if (r < 0)
 		return (int) r;
+	/* Its init creates the root and says so like any stub; take_over learns its PID. */
+	if (root->opts->pidns)
+		return clone_pidns_init(a, r > 0 ? off : NULL);
 	if (r > 0) {
 		r = clone_stub_in_timens(a, off);
 		if (r == -ECHILD)
@@ -563,9 +677,12 @@ out:
 /* The root's death takes every other stub with it (parent-death signals), but not at once. */
 void restore_kill_stubs(struct restore_tree *t)
 {
-	pid_t root = t->procs[0].pid;
+	pid_t root = t->init ? t->init : t->procs[0].pid;
 	int status;
 
+	if (t->init)
+		(void) kill(t->init, SIGKILL); /* and with it, everything in its namespace */
+	t->init = 0;
 	for (size_t i = 0; i < t->n; i++)
 		if (t->procs[i].pid > 0)
 			(void) kill(t->procs[i].pid, SIGKILL);

@@ -318,6 +318,7 @@ static int create_thread(struct restore_ctx *c, size_t i)
 	};
 	uint64_t tid = (uint64_t) t->tid, tid_addr, args_addr;
 	int64_t res;
+	pid_t ours;
 	int status, r;
 
 	r = restore_put(c, 0, &tid, sizeof(tid), &tid_addr);
@@ -352,11 +353,14 @@ static int create_thread(struct restore_ctx *c, size_t i)
 	}
 	if (res < 0)
 		return log_error_errno((int) res, "Cannot create thread %d: %m", (int) t->tid);
-	r = ptrace_wait_stop((pid_t) res, 5000, &status);
+	/* clone3() said the id in the process's PID namespace; ptrace wants ours. */
+	r = restore_our_tid(c, (pid_t) res, &ours);
 	if (r >= 0)
-		r = ptrace_get_regs((pid_t) res, &regs);
+		r = ptrace_wait_stop(ours, 5000, &status);
 	if (r >= 0)
-		r = inject_thread_begin(&c->inj, (pid_t) res, &regs, ~0ULL, NULL, c->tramp_data,
+		r = ptrace_get_regs(ours, &regs);
+	if (r >= 0)
+		r = inject_thread_begin(&c->inj, ours, &regs, ~0ULL, NULL, c->tramp_data,
 					c->tramp + RESTORE_TRAMP_SIZE, &c->threads[i]);
 	if (r < 0)
 		return log_error_errno(r, "Cannot take control of new thread %d: %m", (int) t->tid);
@@ -619,7 +623,7 @@ static int restore_seccomp(struct restore_ctx *c)
 	if (!s->n_filters)
 		return 0;
 	for (size_t i = 0; i < s->n_threads; i++)
-		if (ptrace(PTRACE_SETOPTIONS, s->threads[i].tid, NULL,
+		if (ptrace(PTRACE_SETOPTIONS, c->threads[i].tid, NULL,
 			   (void *) (long) (RESTORE_STUB_OPTIONS | PTRACE_O_SUSPEND_SECCOMP)) < 0)
 			return log_error_errno(-errno,
 					       "Cannot restore seccomp filters: tracing thread %d "
@@ -649,13 +653,13 @@ static int final_xstate(struct restore_ctx *c, size_t i)
 	if (c->snap->cpu.xstate_size == c->cpu.xstate_size &&
 	    memcmp(c->snap->cpu.xfeature_offset, c->cpu.xfeature_offset,
 		   sizeof(c->cpu.xfeature_offset)) == 0)
-		r = ptrace_set_xstate(t->tid, t->xstate, t->xstate_size);
+		r = ptrace_set_xstate(c->threads[i].tid, t->xstate, t->xstate_size);
 	else {
 		x = malloc(c->cpu.xstate_size);
 		if (!x)
 			return log_oom();
 		cpu_convert_xstate(&c->snap->cpu, t->xstate, &c->cpu, x);
-		r = ptrace_set_xstate(t->tid, x, c->cpu.xstate_size);
+		r = ptrace_set_xstate(c->threads[i].tid, x, c->cpu.xstate_size);
 	}
 	if (r < 0)
 		return log_error_errno(r, "Cannot set the FPU/vector state of thread %d: %m",
@@ -711,5 +715,5 @@ int restore_finish(struct restore_ctx *c)
 void restore_release(struct restore_ctx *c)
 {
 	for (size_t i = 0; i < c->snap->n_threads; i++)
-		(void) ptrace_detach(c->snap->threads[i].tid);
+		(void) ptrace_detach(c->threads[i].tid);
 }

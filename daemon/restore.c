@@ -340,7 +340,7 @@ static int check_tree(struct restore_tree *t)
 		r = check_streams(&t->procs[i]);
 	for (size_t i = 0; r >= 0 && i < t->n; i++)
 		r = check_cpu(&t->procs[i]);
-	if (r >= 0)
+	if (r >= 0 && !t->procs[0].opts->pidns)
 		r = restore_check_pids(t);
 	for (size_t i = 0; r >= 0 && i < t->n; i++)
 		r = prepare_files(&t->procs[i]);
@@ -394,7 +394,7 @@ int restore_process(int dfd, const char *path, const struct restore_options *opt
 	/* Only now does any process of the tree run: none sees another half restored. */
 	for (size_t i = 0; i < t.n; i++)
 		restore_release(&t.procs[i]);
-	*ret = (struct restore_result){ t.procs[0].pid, false };
+	*ret = (struct restore_result){ t.procs[0].pid, t.procs[0].snap->proc.pid, false };
 	for (size_t i = 0; i < t.n; i++)
 		ret->stdio_redirected |= t.procs[i].stdio_redirected;
 out:

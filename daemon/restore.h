@@ -66,6 +66,7 @@ struct restore_shared {
 struct restore_tree {
 	struct restore_ctx *procs;
 	size_t n;
+	pid_t init; /* with opts->pidns: the namespace's PID 1 (our child), else 0 */
 	struct restore_shared *shared;
 	size_t n_shared, allocated_shared;
 };
@@ -96,6 +97,8 @@ void restore_close_files(struct restore_ctx *c);
 /* restore-stub.c: "syscall; ret" in ckptd's own text, which the stub shares until it unmaps it. */
 extern const char ckptd_stub_syscall[];
 int restore_check_pids(const struct restore_tree *t);
+/* Thread tid (as the process numbers it) as we number it: they differ with pidns. */
+int restore_our_tid(const struct restore_ctx *c, pid_t tid, pid_t *ret);
 /* "PID 12 (name)", "a thread of PID 12 (name)", "a zombie ..." or "another process". */
 void restore_describe_holder(pid_t tid, char *buf, size_t size);
 /* Every process of the tree as a stub, each seized and stopped. */
