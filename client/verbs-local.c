@@ -59,6 +59,19 @@ static void print_dump_summary(pid_t pid, const char *dir, const struct image_st
 	       format_duration(wall, sizeof(wall), s->wall_ns), dir);
 }
 
+int parse_external(const char *arg, bool *tcp_close, bool *pipe_close)
+{
+	if (strcmp(arg, "tcp=close") == 0)
+		*tcp_close = true;
+	else if (strcmp(arg, "pipe=close") == 0)
+		*pipe_close = true;
+	else {
+		log_error("--external %s: the choices are tcp=close and pipe=close", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int verb_dump(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -86,24 +99,24 @@ int verb_dump(int argc, char **argv)
 			o.leave_running = true;
 			break;
 		case 'E':
-			if (strcmp(optarg, "tcp=close") != 0) {
-				log_error("--external %s: the only choice is tcp=close", optarg);
+			if (parse_external(optarg, &o.tcp_close, &o.pipe_close) < 0)
 				return EXIT_USAGE;
-			}
-			o.tcp_close = true;
 			break;
 		case 'h':
-			printf("Usage: ckptd dump PID -D DIR [--leave-running] [--external tcp=close]\n\n"
-			       "Snapshots process PID into DIR (new or empty). Without\n"
-			       "--leave-running the process is killed once the image is safe.\n"
-			       "--external tcp=close gives up the process's TCP sockets: they come\n"
-			       "back as sockets that are not connected.\n");
+			printf("Usage: ckptd dump PID -D DIR [--leave-running] [--external WHAT=close]\n\n"
+			       "Snapshots process PID and all its descendants into DIR (new or\n"
+			       "empty). Without --leave-running they are killed once the image is\n"
+			       "safe.\n"
+			       "--external tcp=close gives up TCP sockets: they come back as\n"
+			       "sockets that are not connected.\n"
+			       "--external pipe=close gives up pipes to processes outside the tree:\n"
+			       "they come back with the other end closed.\n");
 			return 0;
 		default:
 			return EXIT_USAGE;
 		}
 	if (optind + 1 != argc || !dir) {
-		log_error("usage: ckptd dump PID -D DIR [--leave-running] [--external tcp=close]");
+		log_error("usage: ckptd dump PID -D DIR [--leave-running] [--external WHAT=close]");
 		return EXIT_USAGE;
 	}
 	if (parse_pid(argv[optind], &pid) < 0) {

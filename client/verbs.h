@@ -7,6 +7,11 @@
 
 #define EXIT_USAGE 2
 
+#include <stdbool.h>
+
+/* --external WHAT=close, for dump and watch; -EINVAL (said why) for anything else. */
+int parse_external(const char *arg, bool *tcp_close, bool *pipe_close);
+
 int verb_dump(int argc, char **argv);
 int verb_restore(int argc, char **argv);
 int verb_inspect(int argc, char **argv);

@@ -8,6 +8,7 @@
  */
 #define LOG_PREFIX "dump: "
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <string.h>
@@ -183,7 +184,7 @@ static int save_pipe(struct dump_ctx *c, struct snapshot_file *f, int fd)
 }
 
 static int pipe_object(struct dump_ctx *c, const char *link, const struct stat *st, int fd,
-		       uint32_t *ret_index)
+		       bool contents, uint32_t *ret_index)
 {
 	char proc_path[64];
 	const struct snapshot_file *e;
@@ -213,6 +214,12 @@ static int pipe_object(struct dump_ctx *c, const char *link, const struct stat *
 		f->id.size = e->id.size;
 		return 0;
 	}
+	if (!contents) { /* what it holds is for the reader outside */
+		int size = fcntl(own, F_GETPIPE_SZ);
+
+		f->pipe_size = size > 0 ? (uint32_t) size : 0;
+		return 0;
+	}
 	return save_pipe(c, f, own);
 }
 
@@ -226,14 +233,75 @@ static uint32_t pipe_modes(const struct dump_ctx *c, uint64_t ino)
 	return modes;
 }
 
-/* Whether the processes of the tree hold both a read and a write end of the pipe ino. */
-static bool pipe_is_internal(const struct dump_ctx *c, uint64_t ino)
+/* Which ends of the pipe ino the processes of the tree hold: 1 read, 2 write. */
+static uint32_t tree_pipe_modes(const struct dump_ctx *c, uint64_t ino)
 {
 	uint32_t modes = pipe_modes(c, ino);
 
 	for (size_t i = 0; c->tree && i < c->tree->n; i++)
 		modes |= pipe_modes(&c->tree->procs[i], ino);
-	return modes == 3;
+	return modes;
+}
+
+/* Who outside the tree holds the pipe ino, for the error: "PID 12 (cat)", or "". */
+static void pipe_holder(const struct dump_ctx *c, uint64_t ino, char *buf, size_t size)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc");
+	char want[64];
+	struct dirent *e;
+
+	buf[0] = 0;
+	snprintf(want, sizeof(want), "pipe:[%" PRIu64 "]", ino);
+	while (d && !buf[0] && (e = readdir(d))) {
+		_cleanup_free_ int *fds = NULL;
+		struct proc_stat ps = {};
+		int32_t pid;
+		size_t n;
+
+		if (parse_i32(e->d_name, 10, &pid) < 0 || dump_tree_has(c->tree, pid) ||
+		    proc_read_fds(pid, &fds, &n) < 0)
+			continue;
+		for (size_t i = 0; i < n && !buf[0]; i++) {
+			_cleanup_free_ char *link = NULL;
+			char what[32];
+
+			snprintf(what, sizeof(what), "fd/%d", fds[i]);
+			if (proc_readlink(pid, what, &link) >= 0 && strcmp(link, want) == 0) {
+				(void) proc_read_stat(pid, &ps);
+				snprintf(buf, size, "PID %d (%s)", (int) pid, ps.comm);
+			}
+		}
+	}
+}
+
+/*
+ * A pipe with an end outside the tree: refused naming who holds it, or with
+ * --external pipe=close a pipe of the tree's own whose other end is closed
+ * at restore (reads see end of file once the saved bytes are read, writes
+ * EPIPE), as if that process had gone. A pipe whose other end nobody holds
+ * is in that state already.
+ */
+static int outside_pipe(struct dump_ctx *c, int fd, const char *link, const struct stat *st,
+			uint32_t *ret_index)
+{
+	uint32_t modes = tree_pipe_modes(c, st->st_ino);
+	char holder[128];
+
+	pipe_holder(c, st->st_ino, holder, sizeof(holder));
+	/* Nobody holding the other end is a state like any other: it is restored as it is. */
+	if (!holder[0] || c->opts->pipe_close) {
+		if (holder[0])
+			log_warning("fd %d of PID %d is a pipe to %s, outside the process tree; it "
+				    "comes back with its other end closed",
+				    fd, (int) c->pid, holder);
+		return pipe_object(c, link, st, fd, modes & 1, ret_index);
+	}
+	return log_error_errno(-EOPNOTSUPP,
+			       "fd %d of PID %d is a pipe (%s) whose other end is held by %s, "
+			       "outside the process tree; snapshot a process that has both in "
+			       "its tree, or pass --external pipe=close to restore it with the "
+			       "other end closed",
+			       fd, (int) c->pid, link, holder);
 }
 
 /* A socket on stdio stays the caller's business unless it is one end of the process's own pair. */
@@ -278,8 +346,10 @@ static int fd_object(struct dump_ctx *c, int fd, const char *link, uint32_t flag
 				       fd, (int) c->pid, link);
 	if (S_ISSOCK(st.st_mode) && (fd > 2 || holds_pair(c, st.st_ino)))
 		return dump_socket_object(c, fd, &st, ret_index);
-	if (S_ISFIFO(st.st_mode) && pipe_is_internal(c, st.st_ino))
-		return pipe_object(c, link, &st, fd, ret_index);
+	if (S_ISFIFO(st.st_mode) && tree_pipe_modes(c, st.st_ino) == 3)
+		return pipe_object(c, link, &st, fd, /* contents= */ true, ret_index);
+	if (S_ISFIFO(st.st_mode) && fd > 2)
+		return outside_pipe(c, fd, link, &st, ret_index);
 	if (dump_anon_handles(link))
 		return dump_anon_object(c, fd, link, ret_index);
 	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) &&

@@ -18,10 +18,13 @@
 #include "log.h"
 #include "util.h"
 
-static bool tree_has(const struct dump_tree *t, pid_t pid)
+bool dump_tree_has(const struct dump_tree *t, pid_t pid)
 {
-	const struct snapshot *root = t->procs[0].snap;
+	const struct snapshot *root;
 
+	if (!t)
+		return false;
+	root = t->procs[0].snap;
 	if (pid == t->procs[0].pid)
 		return true;
 	for (size_t i = 0; i < root->n_members; i++)
@@ -98,7 +101,7 @@ int dump_seize_tree(struct dump_tree *t, int timeout_ms)
 			return log_error_errno(r, "Cannot list the children of PID %d: %m",
 					       (int) parent);
 		for (size_t k = 0; k < n; k++) {
-			if (tree_has(t, children[k]))
+			if (dump_tree_has(t, children[k]))
 				continue;
 			r = add_child(t, parent, children[k], timeout_ms);
 			if (r < 0)

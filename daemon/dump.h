@@ -77,6 +77,8 @@ struct dump_tree {
 /* dump-tree.c */
 /* Freezes every descendant of procs[0] (frozen already); zombies become its members. */
 int dump_seize_tree(struct dump_tree *t, int timeout_ms);
+/* Whether pid is the root or a member (live or zombie) found so far. */
+bool dump_tree_has(const struct dump_tree *t, pid_t pid);
 /* Keys for the files and descriptions processes share (after every capture, still frozen). */
 void dump_tree_share(struct dump_tree *t);
 /* Lets every process go on (those of procs still held). */

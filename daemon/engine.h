@@ -20,6 +20,7 @@ struct dump_options {
 	bool no_fork;		/* read memory while frozen instead of from a forked copy */
 	bool yield_after_thaw;	/* once the target runs again, give way to it (for a while) */
 	bool tcp_close;		/* --external tcp=close: TCP sockets are saved as closed */
+	bool pipe_close;	/* --external pipe=close: pipes to outside the tree come back closed */
 	int zstd_level;		/* 0: the default */
 	int freeze_timeout_ms;	/* how long a thread may take to stop; 0: the default */
 	int store_dfd;		/* a job's page store, or -1: the image carries its own */
