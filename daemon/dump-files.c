@@ -304,20 +304,30 @@ static int outside_pipe(struct dump_ctx *c, int fd, const char *link, const stru
 			       fd, (int) c->pid, link, holder);
 }
 
-/* A socket on stdio stays the caller's business unless it is one end of the process's own pair. */
+static bool holds_socket_ino(const struct dump_ctx *c, uint64_t ino)
+{
+	for (size_t i = 0; i < c->n_sockets; i++)
+		if (c->sockets[i].ino == ino)
+			return true;
+	return false;
+}
+
+/* A socket on stdio stays the caller's business unless it is one end of the tree's own pair. */
 static bool holds_pair(const struct dump_ctx *c, uint64_t ino)
 {
 	const struct unix_sock_info *u = sock_diag_find(c->unix_socks, c->n_unix_socks, ino);
 
 	if (!u || !u->peer)
 		return false;
-	for (size_t i = 0; i < c->n_sockets; i++)
-		if (c->sockets[i].ino == u->peer)
+	if (holds_socket_ino(c, u->peer))
+		return true;
+	for (size_t i = 0; c->tree && i < c->tree->n; i++)
+		if (holds_socket_ino(&c->tree->procs[i], u->peer))
 			return true;
 	return false;
 }
 
-int dump_copy_fd(struct dump_ctx *c, int fd)
+int dump_copy_fd(const struct dump_ctx *c, int fd)
 {
 	_cleanup_close_ int pidfd = (int) syscall(SYS_pidfd_open, c->pid, 0);
 	int own;

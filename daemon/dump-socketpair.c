@@ -75,13 +75,13 @@ static uint64_t timeout_us(int fd, int name)
 	return (uint64_t) tv.tv_sec * 1000000 + (uint64_t) tv.tv_usec;
 }
 
-static int refuse(struct dump_ctx *c, int fd, const char *what)
+static int refuse(const struct dump_pair_end *e, const char *what)
 {
 	return log_error_errno(-EOPNOTSUPP,
 			       "fd %d of PID %d is a unix socket pair end with %s queued; ckptd "
 			       "cannot bring that back: let the process read it first, then "
 			       "checkpoint",
-			       fd, (int) c->pid, what);
+			       e->fd, (int) e->pid, what);
 }
 
 /* SCM_RIGHTS in what was received: noted, and the fds kept to pass back or close. */
@@ -114,7 +114,7 @@ static int peek_stream(struct dump_ctx *c, const struct dump_pair_end *e, struct
 
 	if (ioctl(e->own, SIOCINQ, &inq) < 0)
 		return log_error_errno(-errno, "Cannot size the queue of fd %d of PID %d: %m", e->fd,
-				       (int) c->pid);
+				       (int) e->pid);
 	if (inq == 0)
 		return 0;
 	q->data = malloc((size_t) inq);
@@ -127,15 +127,15 @@ static int peek_stream(struct dump_ctx *c, const struct dump_pair_end *e, struct
 	n = recvmsg(e->own, &m, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return log_error_errno(-errno, "Cannot read the queue of fd %d of PID %d: %m", e->fd,
-				       (int) c->pid);
+				       (int) e->pid);
 	q->len = (size_t) n;
 	if (keep_control(q, &m) < 0)
 		return log_oom();
 	q->n_msgs = 1;
 	if (q->rights || m.msg_flags & MSG_CTRUNC)
-		return refuse(c, e->fd, "passed file descriptors (SCM_RIGHTS)");
+		return refuse(e, "passed file descriptors (SCM_RIGHTS)");
 	if (n != inq)
-		return refuse(c, e->fd, "data the kernel will not hand over in one piece "
+		return refuse(e, "data the kernel will not hand over in one piece "
 					"(from another process, or out-of-band)");
 	return 0;
 }
@@ -162,7 +162,7 @@ static int drain_messages(struct dump_ctx *c, const struct dump_pair_end *e, str
 			return 0;
 		if (len < 0)
 			return log_error_errno(-errno, "Cannot read the queue of fd %d of PID %d: %m",
-					       e->fd, (int) c->pid);
+					       e->fd, (int) e->pid);
 		if (len == 0 && e->info->type == SOCK_SEQPACKET && e->info->shutdown & RCV_SHUT)
 			return 0; /* a seqpacket's end of file */
 		if (append_message(q, (uint32_t) len, &p) < 0 || keep_control(q, &(struct msghdr){}) < 0)
@@ -175,7 +175,7 @@ static int drain_messages(struct dump_ctx *c, const struct dump_pair_end *e, str
 		if (n != len)
 			return log_error_errno(n < 0 ? -errno : -EIO,
 					       "Cannot read a message queued on fd %d of PID %d: %m",
-					       e->fd, (int) c->pid);
+					       e->fd, (int) e->pid);
 		if (m.msg_controllen > 0) {
 			q->rights = true;
 			q->control[q->n_msgs] = malloc(m.msg_controllen);
@@ -209,7 +209,7 @@ static int write_back(struct dump_ctx *c, const struct dump_pair_end *reader, in
 			return log_error_errno(-errno,
 					       "Cannot put back %zu messages read from fd %d of PID "
 					       "%d; the process lost them: %m",
-					       q->n_msgs - i, reader->fd, (int) c->pid);
+					       q->n_msgs - i, reader->fd, (int) reader->pid);
 		off += len;
 	}
 	return 0;
@@ -252,22 +252,22 @@ static int dump_queue(struct dump_ctx *c, const struct dump_pair_end *e,
 		return log_error_errno(-EOPNOTSUPP,
 				       "fd %d of PID %d is a unix socket pair end with a peek offset "
 				       "(SO_PEEK_OFF); ckptd cannot checkpoint that yet",
-				       e->fd, (int) c->pid);
+				       e->fd, (int) e->pid);
 	if (queue_empty(e))
 		return save_queue(c, f, &q);
 	if (f->sock.options)
-		return refuse(c, e->fd, "data that carries credentials (SO_PASSCRED)");
+		return refuse(e, "data that carries credentials (SO_PASSCRED)");
 	if (e->info->type == SOCK_STREAM) {
 		r = peek_stream(c, e, &q);
 	} else {
 		/* A shut end takes no message back: read nothing that cannot be put back. */
 		if (e->info->shutdown & RCV_SHUT || other->info->shutdown & SEND_SHUT)
-			return refuse(c, e->fd, "messages and shut down");
+			return refuse(e, "messages and shut down");
 		r = drain_messages(c, e, &q);
 		k = write_back(c, e, other->own, &q);
 		r = r < 0 ? r : k;
 		if (r >= 0 && q.rights)
-			r = refuse(c, e->fd, "passed file descriptors (SCM_RIGHTS)");
+			r = refuse(e, "passed file descriptors (SCM_RIGHTS)");
 	}
 	if (r >= 0)
 		r = save_queue(c, f, &q);

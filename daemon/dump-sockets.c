@@ -30,9 +30,25 @@ static int socket_fd(const struct dump_ctx *c, uint64_t ino)
 	return -1;
 }
 
+/* The process of the tree holding socket ino (c itself first), or NULL; its fd in *ret_fd. */
+static const struct dump_ctx *socket_holder(const struct dump_ctx *c, uint64_t ino, int *ret_fd)
+{
+	*ret_fd = socket_fd(c, ino);
+	if (*ret_fd >= 0)
+		return c;
+	for (size_t i = 0; c->tree && i < c->tree->n; i++) {
+		*ret_fd = socket_fd(&c->tree->procs[i], ino);
+		if (*ret_fd >= 0)
+			return &c->tree->procs[i];
+	}
+	return NULL;
+}
+
 static bool holds_socket(const struct dump_ctx *c, uint64_t ino)
 {
-	return socket_fd(c, ino) >= 0;
+	int fd;
+
+	return socket_holder(c, ino, &fd) != NULL;
 }
 
 int dump_scan_sockets(struct dump_ctx *c, const int *fds, size_t n)
@@ -178,22 +194,54 @@ static int find_socket(const struct dump_ctx *c, uint64_t ino)
 	return -1;
 }
 
+/*
+ * A pair another process of the tree saved already (its other end is
+ * there): both ends' records again, queues and all, for restore to share.
+ */
+static int copy_pair(struct dump_ctx *c, const struct stat *st, uint32_t *ret_index)
+{
+	const struct snapshot_file *from[2] = {};
+	uint32_t index[2];
+
+	if (!dump_tree_earlier_pair(c, st->st_dev, st->st_ino, from))
+		return log_error_errno(-EPROTO, "A socket pair of PID %d was saved without its other "
+						"end",
+				       (int) c->pid);
+	for (int k = 0; k < 2; k++) {
+		struct snapshot_file *f = snapshot_add_file(c->snap);
+
+		if (!f || !(f->path = strdup(from[k]->path)))
+			return log_oom();
+		f->kind = FILE_KIND_UNIX_PAIR;
+		f->id = from[k]->id;
+		f->stream = from[k]->stream;
+		f->sock = from[k]->sock;
+		index[k] = (uint32_t)(c->snap->n_files - 1);
+	}
+	c->snap->files[index[0]].sock.peer = index[1];
+	c->snap->files[index[1]].sock.peer = index[0];
+	*ret_index = index[0];
+	return 0;
+}
+
 /* Both ends at once: an end's queue is read through it and written back through the other. */
 static int pair_object(struct dump_ctx *c, int fd, int own, const struct unix_sock_info *u,
 		       const struct unix_sock_info *p, const struct stat *st, uint32_t *ret_index)
 {
 	struct dump_pair_end ends[2] = {
-		{ .fd = fd, .own = own, .info = u },
-		{ .fd = socket_fd(c, p->ino), .own = -EBADF, .info = p },
+		{ .pid = c->pid, .fd = fd, .own = own, .info = u },
+		{ .own = -EBADF, .info = p },
 	};
+	const struct dump_ctx *holder = socket_holder(c, p->ino, &ends[1].fd);
 	struct stat peer_st = *st;
 	uint32_t a, b;
 	int r;
 
-	ends[1].own = dump_copy_fd(c, ends[1].fd);
+	ends[1].pid = holder->pid;
+	ends[1].own = dump_copy_fd(holder, ends[1].fd);
 	if (ends[1].own < 0)
 		return log_error_errno(ends[1].own, "Cannot reach the socket on fd %d of PID %d: %m",
-				       ends[1].fd, (int) c->pid);
+				       ends[1].fd, (int) holder->pid);
 	peer_st.st_ino = p->ino;
 	r = add_socket_file(c, FILE_KIND_UNIX_PAIR, "socketpair", st, &a);
 	if (r >= 0)
@@ -222,6 +270,8 @@ int dump_socket_object(struct dump_ctx *c, int fd, const struct stat *st, uint32
 		*ret_index = (uint32_t) i;
 		return 0;
 	}
+	if (dump_tree_earlier_file(c, FILE_KIND_UNIX_PAIR, st->st_dev, st->st_ino))
+		return copy_pair(c, st, ret_index);
 	own = dump_copy_fd(c, fd);
 	if (own < 0)
 		return log_error_errno(own, "Cannot reach the socket on fd %d of PID %d: %m", fd,

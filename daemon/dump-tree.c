@@ -129,6 +129,26 @@ const struct snapshot_file *dump_tree_earlier_file(const struct dump_ctx *c, enu
 	return NULL;
 }
 
+bool dump_tree_earlier_pair(const struct dump_ctx *c, uint64_t dev, uint64_t ino,
+			    const struct snapshot_file *ret[static 2])
+{
+	for (size_t k = 0; c->tree && k < c->index; k++) {
+		const struct snapshot *s = c->tree->procs[k].snap;
+
+		for (size_t i = 0; i < s->n_files; i++) {
+			const struct snapshot_file *f = &s->files[i];
+
+			if (f->kind == FILE_KIND_UNIX_PAIR && f->id.dev == dev && f->id.ino == ino &&
+			    f->sock.peer < s->n_files) {
+				ret[0] = f;
+				ret[1] = &s->files[f->sock.peer];
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 /* An fd of the process that uses open file description of. */
 static int fd_of(const struct snapshot *s, uint32_t of)
 {

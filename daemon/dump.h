@@ -79,6 +79,9 @@ struct dump_tree {
 int dump_seize_tree(struct dump_tree *t, int timeout_ms);
 /* Whether pid is the root or a member (live or zombie) found so far. */
 bool dump_tree_has(const struct dump_tree *t, pid_t pid);
+/* A socket pair end a process before c saved, and its other end, in ret[0..1]. */
+bool dump_tree_earlier_pair(const struct dump_ctx *c, uint64_t dev, uint64_t ino,
+			    const struct snapshot_file *ret[static 2]);
 /* Keys for the files and descriptions processes share (after every capture, still frozen). */
 void dump_tree_share(struct dump_tree *t);
 /* Lets every process go on (those of procs still held). */
@@ -138,7 +141,7 @@ int dump_file_object(struct dump_ctx *c, const char *path, bool deleted, int fd,
 		     uint32_t *ret_index);
 
 /* The target's fd as an fd of ours (pidfd_getfd: the same open file description), or -errno. */
-int dump_copy_fd(struct dump_ctx *c, int fd);
+int dump_copy_fd(const struct dump_ctx *c, int fd);
 
 /* dump-sockets.c: which sockets the process holds (before dump_fd). */
 int dump_scan_sockets(struct dump_ctx *c, const int *fds, size_t n);
@@ -147,7 +150,8 @@ int dump_socket_object(struct dump_ctx *c, int fd, const struct stat *st, uint32
 
 /* dump-socketpair.c */
 struct dump_pair_end {
-	int fd;	 /* the process's */
+	pid_t pid; /* the process of the tree holding it */
+	int fd;	 /* that process's */
 	int own; /* our copy of it */
 	const struct unix_sock_info *info;
 	uint32_t file;

@@ -305,6 +305,10 @@ static int create_or_share_file(struct restore_ctx *c, uint32_t i)
 	r = create_file(c, i);
 	if (r >= 0 && c->file_fds[i] >= 0)
 		r = restore_shared_put(c, false, f->share, c->file_fds[i]);
+	/* A pair's other end was made with it, and may be another process's. */
+	if (r >= 0 && f->kind == FILE_KIND_UNIX_PAIR && f->sock.peer < c->snap->n_files)
+		r = restore_shared_put(c, false, c->snap->files[f->sock.peer].share,
+				       c->file_fds[f->sock.peer]);
 	return r;
 }
 
