@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "image-core.h"
@@ -130,6 +131,36 @@ static const char *anon_state(const struct snapshot_file *f, char *buf, size_t s
 	return buf;
 }
 
+static const char *member_state(const struct snapshot_member *m, char *buf, size_t size)
+{
+	if (!m->zombie)
+		snprintf(buf, size, "running%s", m->shares_fs ? ", shares cwd with its parent" : "");
+	else if (WIFSIGNALED(m->exit_status))
+		snprintf(buf, size, "zombie, killed by signal %d", WTERMSIG(m->exit_status));
+	else
+		snprintf(buf, size, "zombie, exit status %d", WEXITSTATUS(m->exit_status));
+	return buf;
+}
+
+/* The processes of a tree; the sections after this one are about the root. */
+static void print_tree(const struct snapshot *s)
+{
+	if (!s->n_members)
+		return;
+	printf("\ntree (%zu processes)\n", s->n_members + 1);
+	printf("  %-7s %-7s %-7s %-7s\n", "PID", "PPID", "PGID", "SID");
+	printf("  %-7d %-7d %-7d %-7d root\n", (int) s->proc.pid, (int) s->proc.ppid,
+	       (int) s->proc.pgid, (int) s->proc.sid);
+	for (size_t i = 0; i < s->n_members; i++) {
+		const struct snapshot_member *m = &s->members[i];
+		char st[64];
+
+		printf("  %-7d %-7d %-7d %-7d %s\n", (int) m->pid, (int) m->ppid, (int) m->pgid,
+		       (int) m->sid, member_state(m, st, sizeof(st)));
+	}
+	printf("\nthe root process:\n");
+}
+
 static void print_human(const char *dir, const struct loaded *l)
 {
 	const struct image_manifest *m = l->img->manifest;
@@ -158,6 +189,7 @@ static void print_human(const char *dir, const struct loaded *l)
 	       format_bytes(b1, sizeof(b1), m->stats.pages * PAGE_SIZE),
 	       format_bytes(b2, sizeof(b2), m->stats.bytes_written),
 	       format_duration(d1, sizeof(d1), m->stats.freeze_ns));
+	print_tree(s);
 
 	printf("\nthreads (%zu)\n", s->n_threads);
 	for (size_t i = 0; i < s->n_threads; i++) {
@@ -322,6 +354,26 @@ static json_object *json_fds(const struct snapshot *s)
 	return a;
 }
 
+static json_object *json_members(const struct snapshot *s)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < s->n_members; i++) {
+		const struct snapshot_member *m = &s->members[i];
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "pid", json_object_new_int(m->pid));
+		json_object_object_add(o, "ppid", json_object_new_int(m->ppid));
+		json_object_object_add(o, "pgid", json_object_new_int(m->pgid));
+		json_object_object_add(o, "sid", json_object_new_int(m->sid));
+		json_object_object_add(o, "zombie", json_object_new_boolean(m->zombie));
+		if (m->zombie)
+			json_object_object_add(o, "exit_status", json_object_new_int(m->exit_status));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 static void print_json(const struct loaded *l)
 {
 	const struct image_manifest *m = l->img->manifest;
@@ -346,6 +398,7 @@ static void print_json(const struct loaded *l)
 	json_object_object_add(o, "threads", json_threads(s));
 	json_object_object_add(o, "regions", json_regions(l));
 	json_object_object_add(o, "fds", json_fds(s));
+	json_object_object_add(o, "members", json_members(s));
 	json_object_object_add(st, "pages", json_object_new_int64((int64_t) m->stats.pages));
 	json_object_object_add(st, "bytes_written",
 			       json_object_new_int64((int64_t) m->stats.bytes_written));

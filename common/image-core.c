@@ -57,7 +57,8 @@ enum process_tag {
 	TAG_P_CLOCKS, /* nested: A monotonic, B boottime, C host monotonic, D host boottime */
 	TAG_P_TIMER,	      /* nested: enum timer_tag */
 	TAG_P_SECCOMP_FILTER, /* nested: enum filter_tag; snapshot.filters in order */
-	TAG_P_MEMBER, /* nested: pid (INDEX), ppid (A), pgid (B), sid (C), zombie << 32 | status (D) */
+	TAG_P_MEMBER, /* nested: pid (INDEX), ppid (A), pgid (B), sid (C),
+		       * shares_fs << 33 | zombie << 32 | status (D) */
 };
 
 enum timer_tag {
@@ -456,7 +457,8 @@ static void encode_process_cb(struct tlv_writer *w, const void *what)
 
 		put_nested4(w, TAG_P_MEMBER, (uint64_t) m->pid, (uint64_t) m->ppid,
 			    (uint64_t) m->pgid, (uint64_t) m->sid,
-			    (uint64_t) m->zombie << 32 | (uint32_t) m->exit_status);
+			    (uint64_t) m->shares_fs << 33 | (uint64_t) m->zombie << 32 |
+				    (uint32_t) m->exit_status);
 	}
 }
 
@@ -1015,13 +1017,13 @@ static int decode_member(struct snapshot *s, const struct tlv_reader *v)
 	for (int i = 0; i < 4; i++)
 		if (n[i] > INT32_MAX)
 			return -EBADMSG;
-	if (n[4] >> 33)
+	if (n[4] >> 34)
 		return -EBADMSG;
 	m = snapshot_add_member(s);
 	if (!m)
 		return s->n_members >= SNAPSHOT_MAX_MEMBERS ? -EBADMSG : -ENOMEM;
 	*m = (struct snapshot_member){ (pid_t) n[0], (pid_t) n[1], (pid_t) n[2], (pid_t) n[3],
-				       (n[4] >> 32) != 0, (int32_t)(uint32_t) n[4] };
+				       (n[4] >> 32) & 1, (n[4] >> 33) & 1, (int32_t)(uint32_t) n[4] };
 	return 0;
 }
 

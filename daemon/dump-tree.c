@@ -46,6 +46,32 @@ static int add_member(struct dump_tree *t, pid_t ppid, const struct proc_stat *s
 	return 0;
 }
 
+static bool shares(pid_t a, pid_t b, int what)
+{
+	return syscall(SYS_kcmp, a, b, what, 0, 0) == 0;
+}
+
+/*
+ * What a child shares with its parent beyond what fork() copies. Memory
+ * (vfork, posix_spawn) lasts until the child execs; an fd table shared by
+ * clone(CLONE_FILES) cannot be rebuilt yet; fs info (CLONE_FS) is.
+ */
+static int check_sharing(pid_t parent, pid_t pid, bool *ret_fs)
+{
+	if (shares(parent, pid, KCMP_VM))
+		return log_error_errno(-EAGAIN, "PID %d shares its memory with its parent, PID %d "
+						"(vfork or posix_spawn, until it runs its program); "
+						"try again in a moment",
+				       (int) pid, (int) parent);
+	if (shares(parent, pid, KCMP_FILES))
+		return log_error_errno(-EOPNOTSUPP, "PID %d shares its fd table with its parent, "
+						    "PID %d (clone with CLONE_FILES); ckptd cannot "
+						    "restore that yet",
+				       (int) pid, (int) parent);
+	*ret_fs = shares(parent, pid, KCMP_FS);
+	return 0;
+}
+
 static int add_live(struct dump_tree *t, pid_t pid, int timeout_ms)
 {
 	struct dump_ctx *c;
@@ -81,8 +107,18 @@ static int add_child(struct dump_tree *t, pid_t parent, pid_t pid, int timeout_m
 		if (r < 0)
 			return r;
 		r = add_live(t, pid, timeout_ms);
+		if (r >= 0) {
+			bool fs = false;
+
+			r = check_sharing(parent, pid, &fs);
+			if (r >= 0)
+				r = add_member(t, parent, &st);
+			if (r >= 0)
+				t->procs[0].snap->members[t->procs[0].snap->n_members - 1].shares_fs = fs;
+			return r;
+		}
 		if (r != -ESRCH)
-			return r < 0 ? r : add_member(t, parent, &st);
+			return r;
 		/* It exited between the check and the freeze: a zombie now. */
 	}
 	return log_error_errno(-EAGAIN, "PID %d (child of %d) changed while being frozen; try again",

@@ -241,7 +241,7 @@ static void stub_children(const struct stub_args *a, size_t self)
 
 		if (m->ppid != me)
 			continue;
-		r = clone_stub(m->pid, 0);
+		r = clone_stub(m->pid, m->shares_fs ? CLONE_FS : 0);
 		if (r == 0 && m->zombie)
 			zombie_main(a, m);
 		if (r == 0)
