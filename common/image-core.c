@@ -59,6 +59,7 @@ enum process_tag {
 	TAG_P_SECCOMP_FILTER, /* nested: enum filter_tag; snapshot.filters in order */
 	TAG_P_MEMBER, /* nested: pid (INDEX), ppid (A), pgid (B), sid (C),
 		       * shares_fs << 33 | zombie << 32 | status (D) */
+	TAG_P_MEMBER_COMM, /* nested: pid (INDEX), comm (A as a string); after its TAG_P_MEMBER */
 };
 
 enum timer_tag {
@@ -454,11 +455,16 @@ static void encode_process_cb(struct tlv_writer *w, const void *what)
 		encode_filter(w, &s->filters[i]);
 	for (size_t i = 0; i < s->n_members; i++) {
 		const struct snapshot_member *m = &s->members[i];
+		size_t mark;
 
 		put_nested4(w, TAG_P_MEMBER, (uint64_t) m->pid, (uint64_t) m->ppid,
 			    (uint64_t) m->pgid, (uint64_t) m->sid,
 			    (uint64_t) m->shares_fs << 33 | (uint64_t) m->zombie << 32 |
 				    (uint32_t) m->exit_status);
+		mark = tlv_begin(w, TAG_P_MEMBER_COMM);
+		tlv_put_u64(w, TAG_N_INDEX, (uint64_t) m->pid);
+		tlv_put_str(w, TAG_N_A, m->comm);
+		tlv_end(w, mark);
 	}
 }
 
@@ -1022,8 +1028,33 @@ static int decode_member(struct snapshot *s, const struct tlv_reader *v)
 	m = snapshot_add_member(s);
 	if (!m)
 		return s->n_members >= SNAPSHOT_MAX_MEMBERS ? -EBADMSG : -ENOMEM;
-	*m = (struct snapshot_member){ (pid_t) n[0], (pid_t) n[1], (pid_t) n[2], (pid_t) n[3],
-				       (n[4] >> 32) & 1, (n[4] >> 33) & 1, (int32_t)(uint32_t) n[4] };
+	*m = (struct snapshot_member){ .pid = (pid_t) n[0], .ppid = (pid_t) n[1],
+				       .pgid = (pid_t) n[2], .sid = (pid_t) n[3],
+				       .zombie = (n[4] >> 32) & 1, .shares_fs = (n[4] >> 33) & 1,
+				       .exit_status = (int32_t)(uint32_t) n[4] };
+	return 0;
+}
+
+/* The name of the member just decoded (only for people: ps shows it). */
+static int decode_member_comm(struct snapshot *s, const struct tlv_reader *v)
+{
+	struct tlv_reader r = *v, val;
+	uint64_t pid = 0;
+	uint32_t tag;
+	int k;
+
+	if (s->n_members == 0)
+		return -EBADMSG;
+	while ((k = tlv_next(&r, &tag, &val)) > 0) {
+		if (tag == TAG_N_INDEX)
+			k = tlv_get_u64(&val, &pid);
+		else if (tag == TAG_N_A)
+			k = get_comm(&val, s->members[s->n_members - 1].comm);
+		if (k < 0)
+			return k;
+	}
+	if (k < 0 || pid != (uint64_t) s->members[s->n_members - 1].pid)
+		return -EBADMSG;
 	return 0;
 }
 
@@ -1031,6 +1062,8 @@ static int decode_process_note_item(struct snapshot *s, uint32_t tag, const stru
 {
 	if (tag == TAG_P_MEMBER)
 		return decode_member(s, v);
+	if (tag == TAG_P_MEMBER_COMM)
+		return decode_member_comm(s, v);
 	if (tag == TAG_P_TIMER)
 		return decode_timer(&s->proc, v);
 	if (tag == TAG_P_SECCOMP_FILTER)

@@ -294,6 +294,7 @@ struct snapshot_fd {
  */
 struct snapshot_member {
 	pid_t pid, ppid, pgid, sid;
+	char comm[16];
 	bool zombie;
 	bool shares_fs;	     /* cwd, root and umask shared with its parent (clone CLONE_FS) */
 	int32_t exit_status; /* zombie: as wait() reports it */

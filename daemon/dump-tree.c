@@ -43,6 +43,7 @@ static int add_member(struct dump_tree *t, pid_t ppid, const struct proc_stat *s
 	*m = (struct snapshot_member){ .pid = st->pid, .ppid = ppid, .pgid = st->pgrp,
 				       .sid = st->session, .zombie = st->state == 'Z',
 				       .exit_status = st->state == 'Z' ? st->exit_code : 0 };
+	memcpy(m->comm, st->comm, sizeof(m->comm));
 	return 0;
 }
 

@@ -214,6 +214,7 @@ static _noreturn_ void zombie_main(const struct stub_args *a, const struct snaps
 	int sig;
 
 	(void) stub_session(a->tree, m->pid, m->sid, m->pgid);
+	(void) prctl(PR_SET_NAME, m->comm);
 	if (!WIFSIGNALED(m->exit_status))
 		_exit(WEXITSTATUS(m->exit_status));
 	sig = WTERMSIG(m->exit_status);

@@ -91,6 +91,20 @@ static void add_socket_files(struct snapshot *s)
 	f->sock = (struct snapshot_socket){ .family = AF_INET6, .type = SOCK_STREAM };
 }
 
+/* A tree: a child of the root, a zombie grandchild under it, a zombie child killed by a signal. */
+static void add_members(struct snapshot *s)
+{
+	*snapshot_add_member(s) = (struct snapshot_member){ .pid = 1300, .ppid = s->proc.pid,
+							    .pgid = 1300, .sid = s->proc.sid,
+							    .comm = "worker", .shares_fs = true };
+	*snapshot_add_member(s) = (struct snapshot_member){ .pid = 1301, .ppid = 1300, .pgid = 1300,
+							    .sid = s->proc.sid, .zombie = true,
+							    .comm = "done", .exit_status = 7 << 8 };
+	*snapshot_add_member(s) = (struct snapshot_member){ .pid = 1302, .ppid = s->proc.pid,
+							    .pgid = 1300, .sid = s->proc.sid,
+							    .zombie = true, .exit_status = 15 };
+}
+
 static struct snapshot *sample(void)
 {
 	struct snapshot *s = snapshot_new();
@@ -204,9 +218,11 @@ static struct snapshot *sample(void)
 				       NULL };
 
 	o = snapshot_add_open_file(s);
-	*o = (struct snapshot_open_file){ 1, O_RDWR, 77 };
+	*o = (struct snapshot_open_file){ 1, O_RDWR, 77, .share = 41 };
 	o = snapshot_add_open_file(s);
 	*o = (struct snapshot_open_file){ 2, O_RDONLY | O_NONBLOCK, 0 };
+	s->files[2].share = 42;
+	add_members(s);
 	fd = snapshot_add_fd(s);
 	*fd = (struct snapshot_fd){ 1, 0, false };
 	fd = snapshot_add_fd(s);
@@ -328,7 +344,7 @@ static void assert_same(const struct snapshot *a, const struct snapshot *b)
 		cr_assert_eq(memcmp(&f->sock, &g->sock, sizeof(f->sock)), 0, "file %zu", i);
 		cr_assert(f->stream == g->stream && f->seals == g->seals &&
 			  f->pipe_size == g->pipe_size &&
-			  f->mapped_shared_write == g->mapped_shared_write);
+			  f->mapped_shared_write == g->mapped_shared_write && f->share == g->share);
 		assert_same_anon(&f->anon, &g->anon);
 	}
 	cr_assert_eq(a->n_open_files, b->n_open_files);
@@ -336,6 +352,8 @@ static void assert_same(const struct snapshot *a, const struct snapshot *b)
 		     0);
 	cr_assert_eq(a->n_fds, b->n_fds);
 	cr_assert_eq(memcmp(a->fds, b->fds, a->n_fds * sizeof(*a->fds)), 0);
+	cr_assert_eq(a->n_members, b->n_members);
+	cr_assert_eq(memcmp(a->members, b->members, a->n_members * sizeof(*a->members)), 0);
 }
 
 Test(image_core, round_trip_keeps_every_field)
@@ -535,6 +553,29 @@ static void unaligned_region(struct snapshot *s)
 	s->regions[1].end += 1;
 }
 
+static void member_before_parent(struct snapshot *s)
+{
+	struct snapshot_member m = s->members[0];
+
+	s->members[0] = s->members[1];
+	s->members[1] = m;
+}
+
+static void member_under_a_zombie(struct snapshot *s)
+{
+	s->members[2].ppid = 1301;
+}
+
+static void member_twice(struct snapshot *s)
+{
+	s->members[2].pid = 1300;
+}
+
+static void member_is_the_root(struct snapshot *s)
+{
+	s->members[0].pid = s->proc.pid;
+}
+
 static struct snapshot_file *epoll_of(struct snapshot *s)
 {
 	return &s->files[6];
@@ -565,6 +606,7 @@ Test(image_core, invalid_contents_are_refused)
 		missing_filter,	 empty_filter,	      timer_ids_out_of_order,
 		timer_for_a_missing_thread, timer_bad_notify, timer_bad_signal,
 		pair_end_alone, pair_types_differ,
+		member_before_parent, member_under_a_zombie, member_twice, member_is_the_root,
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(changes); i++) {
