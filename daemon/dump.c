@@ -399,6 +399,8 @@ static int freeze_tree(struct dump_tree *t, bool preread)
 	if (preread)
 		dump_preread_maps(&t->procs[0]);
 	r = seize_process(t->procs[0].pid, timeout, &t->procs[0].seized);
+	if (r == -ESRCH)
+		return log_error_errno(r, "PID %d exited while being frozen", (int) t->procs[0].pid);
 	if (r < 0)
 		return r;
 	r = dump_seize_tree(t, timeout);
@@ -438,26 +440,20 @@ static int read_copy(struct dump_ctx *c)
 		r = check_target_lives(c);
 	dump_kill_child(c);
 	(void) dump_reap_children(c, &c->child, 1);
+	c->child = 0; /* collected: its PID may be anyone's now */
 	return r;
 }
 
-static void end_copies(struct dump_tree *t)
-{
-	for (size_t i = 0; i < t->n; i++) {
-		struct dump_ctx *c = &t->procs[i];
-
-		if (!c->child)
-			continue;
-		dump_kill_child(c);
-		if (!c->seized)
-			(void) dump_reap_children(c, &c->child, 1);
-	}
-}
-
+/* Copies left by a failure: killed, and collected once their parents run again. */
 static void tree_done(struct dump_tree *t)
 {
-	end_copies(t);
+	for (size_t i = 0; i < t->n; i++)
+		if (t->procs[i].child)
+			dump_kill_child(&t->procs[i]);
 	dump_tree_release(t);
+	for (size_t i = 0; i < t->n; i++)
+		if (t->procs[i].child)
+			(void) dump_reap_children(&t->procs[i], &t->procs[i].child, 1);
 	for (size_t i = t->n; i-- > 0;)
 		dump_ctx_done(&t->procs[i]);
 	free(t->procs);

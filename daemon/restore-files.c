@@ -234,14 +234,43 @@ static int write_pipe_pages(struct restore_ctx *c, uint64_t first_page, size_t n
 	return r;
 }
 
+/*
+ * A named FIFO is opened again by its name (read-write, so it does not wait
+ * for a partner): its ends then reach the name's pipe, and whoever opens the
+ * name later meets the process, as before.
+ */
+static int open_fifo(const struct snapshot_file *f, int p[2])
+{
+	struct stat st;
+
+	if (string_has_prefix(f->path, "pipe:") || string_has_suffix(f->path, " (deleted)"))
+		return 0; /* an unnamed pipe, or a FIFO whose name is gone: a new pipe will do */
+	p[0] = open(f->path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (p[0] < 0)
+		return log_error_errno(-errno, "Cannot open the FIFO %s the process had open: %m",
+				       f->path);
+	if (fstat(p[0], &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		(void) close(p[0]);
+		return log_error_errno(-ESTALE, "%s is no longer a FIFO; put the FIFO back, or "
+						"restore where it exists",
+				       f->path);
+	}
+	(void) fcntl(p[0], F_SETFL, 0);
+	p[1] = fcntl(p[0], F_DUPFD_CLOEXEC, 3);
+	return p[1] < 0 ? -errno : 1;
+}
+
 /* A new pipe with the saved capacity and contents; we keep its read end to reopen ends from. */
 static int create_pipe(struct restore_ctx *c, const struct snapshot_file *f)
 {
 	struct pipe_sink sink;
-	int p[2], r;
+	int p[2] = { -EBADF, -EBADF }, r;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
+	r = open_fifo(f, p);
+	if (r < 0)
+		return r;
+	if (r == 0 && pipe2(p, O_CLOEXEC) < 0)
+		return log_error_errno(-errno, "Cannot recreate a pipe: %m");
 	if (f->pipe_size && fcntl(p[1], F_SETPIPE_SZ, (int) f->pipe_size) < 0)
 		log_warning_errno(-errno, "Cannot give a pipe its saved size %u: %m", f->pipe_size);
 	sink = (struct pipe_sink){ p[1], 0, f->id.size };
@@ -251,41 +280,11 @@ static int create_pipe(struct restore_ctx *c, const struct snapshot_file *f)
 	(void) close(p[1]);
 	if (r < 0) {
 		(void) close(p[0]);
-		return r;
+		return log_error_errno(r, "Cannot refill a pipe: %m");
 	}
 	return p[0];
 }
 
-int restore_shared_get(struct restore_ctx *c, bool description, uint64_t key)
-{
-	const struct restore_tree *t = c->tree;
-
-	for (size_t i = 0; key && t && i < t->n_shared; i++)
-		if (t->shared[i].key == key && t->shared[i].description == description) {
-			int fd = fcntl(t->shared[i].fd, F_DUPFD_CLOEXEC, 3);
-
-			return fd < 0 ? log_error_errno(-errno, "Cannot duplicate an fd: %m") : fd;
-		}
-	return -ENOENT;
-}
-
-int restore_shared_put(struct restore_ctx *c, bool description, uint64_t key, int fd)
-{
-	struct restore_tree *t = c->tree;
-	int copy;
-
-	if (!key || !t || t->n < 2)
-		return 0;
-	if (GROW(t->shared, t->allocated_shared, t->n_shared + 1) < 0)
-		return log_oom();
-	copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (copy < 0)
-		return log_error_errno(-errno, "Cannot duplicate an fd: %m");
-	t->shared[t->n_shared++] = (struct restore_shared){ key, description, copy };
-	return 0;
-}
-
-/* A file another process of the tree has made already is the same file here. */
 static int create_file(struct restore_ctx *c, uint32_t i);
 
 static int create_or_share_file(struct restore_ctx *c, uint32_t i)
@@ -331,7 +330,7 @@ static int create_file(struct restore_ctx *c, uint32_t i)
 		fd = create_pipe(c, f);
 		if (fd >= 0)
 			c->file_fds[i] = fd;
-		return fd < 0 ? log_error_errno(fd, "Cannot recreate a pipe: %m") : 0;
+		return fd < 0 ? fd : 0;
 	case FILE_KIND_EVENTFD:
 	case FILE_KIND_TIMERFD:
 	case FILE_KIND_SIGNALFD:

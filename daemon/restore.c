@@ -18,6 +18,7 @@
 #include "cpu.h"
 #include "image-core.h"
 #include "log.h"
+#include "proc.h"
 #include "ptrace.h"
 #include "restore.h"
 #include "util.h"
@@ -331,10 +332,28 @@ static int load_members(struct restore_tree *t, const char *path)
 	return 0;
 }
 
+#define CAP_SYS_ADMIN_BIT 21
+
+/* Creating a PID namespace needs CAP_SYS_ADMIN: say so before anything is made. */
+static int check_pidns(const struct restore_options *o)
+{
+	struct proc_status st = {};
+	bool can;
+
+	if (!o->pidns)
+		return 0;
+	can = proc_read_status(getpid(), &st) >= 0 && (st.cap_eff >> CAP_SYS_ADMIN_BIT) & 1;
+	proc_status_done(&st);
+	if (!can)
+		return log_error_errno(-EPERM, "--pidns needs CAP_SYS_ADMIN; run ckptd as root, or "
+					       "restore through the daemon");
+	return 0;
+}
+
 /* Everything that can be checked before any process exists. */
 static int check_tree(struct restore_tree *t)
 {
-	int r = 0;
+	int r = check_pidns(t->procs[0].opts);
 
 	for (size_t i = 0; r >= 0 && i < t->n; i++)
 		r = check_streams(&t->procs[i]);

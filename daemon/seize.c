@@ -143,6 +143,14 @@ static int describe_stuck(pid_t pid, pid_t tid, int timeout_ms)
 			       ps.state == 'D' ? ", uninterruptible" : "");
 }
 
+static bool exiting(pid_t tid)
+{
+	struct proc_stat ps;
+	int r = proc_read_stat(tid, &ps);
+
+	return r == -ENOENT || r == -ESRCH || (r >= 0 && (ps.state == 'Z' || ps.state == 'X'));
+}
+
 /* Seizes and interrupts the threads not yet held; 1 if any was new. */
 static int seize_new_threads(struct seized *s, int timeout_ms)
 {
@@ -158,8 +166,8 @@ static int seize_new_threads(struct seized *s, int timeout_ms)
 			continue;
 		/* Until it stops it runs its own code: seccomp stays on till then. */
 		r = ptrace_seize(tids[i], SEIZE_OPTIONS_RUNNING);
-		if (r == -ESRCH)
-			continue; /* exited meanwhile */
+		if (r == -ESRCH || (r == -EPERM && exiting(tids[i])))
+			continue; /* exited meanwhile (an exiting task refuses with EPERM) */
 		if (r == -EPERM)
 			return log_error_errno(r, "Cannot attach to thread %d of PID %d: it is "
 						  "traced by someone else or not accessible",
@@ -180,8 +188,7 @@ static int seize_new_threads(struct seized *s, int timeout_ms)
 			return describe_stuck(s->pid, s->threads[i].tid, timeout_ms);
 		if (r == -ESRCH) {
 			if (s->threads[i].tid == s->pid)
-				return log_error_errno(-ESRCH, "PID %d exited while being frozen",
-						       (int) s->pid);
+				return -ESRCH; /* the caller says so, if it matters */
 			seized_drop(s, i); /* the thread exited */
 			continue;
 		}
@@ -227,8 +234,7 @@ int seize_process(pid_t pid, int timeout_ms, struct seized **ret)
 		}
 	}
 	if (r >= 0 && !seized_has(s, pid))
-		r = log_error_errno(-ESRCH, "PID %d has no main thread any more (it is exiting)",
-				    (int) pid);
+		r = -ESRCH; /* exiting; the caller says so, if it matters */
 	if (r < 0) {
 		seize_release(s);
 		return r;

@@ -37,7 +37,10 @@ struct seized {
  */
 int seize_check(pid_t pid);
 
-/* Stops every thread of pid; on failure every thread seized so far is released. */
+/*
+ * Stops every thread of pid; on failure every thread seized so far is
+ * released. -ESRCH, unreported, when pid exits meanwhile.
+ */
 int seize_process(pid_t pid, int timeout_ms, struct seized **ret);
 /* Detaches every thread (they go on as they were) and frees. */
 struct seized *seize_release(struct seized *s);
