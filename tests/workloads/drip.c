@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * drip: the producer of a pipeline (tests/e2e/tree-pipeline.sh). Writes
- * deterministic lines to stdout in bursts with pauses between them, so the
- * pipeline runs for seconds and a burst fills the pipe while the reader is
- * busy.
+ * deterministic lines to stdout in bursts with pauses between them (none:
+ * as fast as the reader takes them, the pipe full whenever it is busy),
+ * closes stdout, and lingers before it exits, so that the pipeline keeps its
+ * shape while the reader works on.
  *
- *     drip OUT READY [MIB=40] [BURST_KIB=256] [PAUSE_MS=40]
+ *     drip OUT READY [MIB=40] [BURST_KIB=256] [PAUSE_MS=40] [LINGER_MS=0]
  *
  * OUT gets the number of lines and bytes written and PASS.
  */
@@ -16,9 +17,9 @@
 
 int main(int argc, char **argv)
 {
-	int a = wl_init("drip", argc, argv, "[MIB] [BURST_KIB] [PAUSE_MS]");
+	int a = wl_init("drip", argc, argv, "[MIB] [BURST_KIB] [PAUSE_MS] [LINGER_MS]");
 	unsigned long mib = wl_arg(argc, argv, a, 40), burst_kib = wl_arg(argc, argv, a + 1, 256);
-	unsigned long pause = wl_arg(argc, argv, a + 2, 40);
+	unsigned long pause = wl_arg(argc, argv, a + 2, 40), linger = wl_arg(argc, argv, a + 3, 0);
 	unsigned long long lines = mib * 1024 * 1024 / LINE_LEN, per_burst, i = 0;
 	size_t cap;
 	char *buf;
@@ -41,10 +42,12 @@ int main(int argc, char **argv)
 		r = wl_write_all(STDOUT_FILENO, buf, len);
 		if (r < 0)
 			wl_die("write to stdout: %s", strerror(-r));
-		wl_sleep_ms(pause);
+		if (pause)
+			wl_sleep_ms(pause);
 	}
 	if (close(STDOUT_FILENO) < 0)
 		wl_fail("close stdout: %m");
+	wl_sleep_ms(linger);
 	wl_printf("lines %llu bytes %llu\n", lines, lines * LINE_LEN);
 	free(buf);
 	return wl_finish();
