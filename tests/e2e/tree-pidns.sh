@@ -33,7 +33,7 @@ child_status "$pid"
 wait_tree_gone "$T/tree" "$pid" "after the dump"
 child_status "$REF_PID"
 [ "$CHILD_STATUS" = 0 ] || fail "the uninterrupted run failed with status $CHILD_STATUS"
-read -r -a members < <(awk '{ print $1 }' "$T/tree" | tr '\n' ' ')
+mapfile -t members < <(awk '{ print $1 }' "$T/tree")
 sum=$(image_sum "$T/img")
 
 log "the tree's pids taken by sleeps"
