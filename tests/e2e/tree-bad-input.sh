@@ -9,7 +9,8 @@
 #     tree holds: the error names the pipe, the fd and the member's pid;
 #   - a tree that forks short-lived children all the time
 #     (tests/workloads/forker.c), dumped with --leave-running three times:
-#     each dump succeeds or fails cleanly, the tree finishes as an
+#     each dump succeeds or fails cleanly (an error that says what happened:
+#     not "traced", nobody traces it), the tree finishes as an
 #     uninterrupted run does, and the last image that was made restores
 #     and finishes the same way again.
 # shellcheck source=lib.sh
@@ -119,6 +120,10 @@ for i in 1 2 3; do
 	else
 		ERROR_LINE=$(ckptd_error_line)
 		[ -n "$ERROR_LINE" ] || fail "dump $i failed (exit $rc) without a 'ckptd: error: ' line"
+		# Nobody traces this tree: a child that ended while being seized is
+		# not one "traced by someone else".
+		! grep -qi traced <<<"$ERROR_LINE" ||
+			fail "dump $i blames a tracer, but nobody traces the forking tree: $ERROR_LINE"
 		log "dump $i: refused: $ERROR_LINE"
 		assert_no_image "$T/fimg$i"
 	fi
