@@ -212,17 +212,17 @@ check_running() {
 
 # start_pair EXE ARGS...: EXE OUT READY ARGS... twice, a reference in
 # $T/ref (REF_PID, left alone) and the run to be checkpointed in $T/run
-# (RUN_PID), both ready.
+# (RUN_PID), both ready. PAIR_DIR puts ref and run elsewhere than in $T.
 start_pair() {
-	local exe=$1 d
+	local exe=$1 d base=${PAIR_DIR:-$T}
 	shift
 	for d in ref run; do
-		mkdir -p "$T/$d"
-		start_bg "$T/$d" "$exe" "$T/$d/out" "$T/$d/ready" "$@"
+		mkdir -p "$base/$d"
+		start_bg "$base/$d" "$exe" "$base/$d/out" "$base/$d/ready" "$@"
 		[ "$d" = ref ] && REF_PID=$BG_PID || RUN_PID=$BG_PID
 	done
-	wait_ready "$RUN_PID" "$T/run/ready"
-	wait_ready "$REF_PID" "$T/ref/ready"
+	wait_ready "$RUN_PID" "$base/run/ready"
+	wait_ready "$REF_PID" "$base/ref/ready"
 }
 
 # start_bg DIR CMD...: starts CMD in its own session, cwd DIR, stdin $E2E_STDIN
@@ -359,6 +359,90 @@ show_inspect() {
 	E2E_SHOW+=("$T/inspect.json")
 }
 
+# ------------------------------------------------------------------ trees
+
+# tree_members ROOT: ROOT and every descendant (zombies included), one pid a
+# line, in order of pid.
+tree_members() {
+	local todo=("$1") p t kids out=()
+	while [ "${#todo[@]}" -gt 0 ]; do
+		p=${todo[0]}
+		todo=("${todo[@]:1}")
+		out+=("$p")
+		for t in /proc/"$p"/task/*; do
+			kids=()
+			read -r -a kids <"$t/children" 2>/dev/null || true
+			todo+=(${kids[@]+"${kids[@]}"})
+		done
+	done
+	printf '%s\n' "${out[@]}" | sort -n
+}
+
+# tree_shape ROOT: what a restore must bring back of a tree, a line a member:
+# pid, parent (the root's is whoever adopts it, not compared), process group
+# and session (one outside the tree comes back as the root's), name, and live
+# or zombie with its wait status (the last field of /proc/PID/stat).
+tree_shape() {
+	local root=$1 members p stat comm ppid pgid sid kind f
+	members=" $(tree_members "$root" | tr '\n' ' ') "
+	for p in $members; do
+		stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue # ended meanwhile
+		comm=${stat#*(}
+		comm=${comm%)*}
+		read -r -a f <<<"${stat##*) }"
+		ppid=${f[1]} pgid=${f[2]} sid=${f[3]}
+		[ "$p" != "$root" ] || ppid=-
+		[[ $members == *" $pgid "* ]] || pgid=$root
+		[[ $members == *" $sid "* ]] || sid=$root
+		kind=live
+		[ "${f[0]}" != Z ] || kind="zombie status ${f[${#f[@]} - 1]}"
+		echo "$p ppid $ppid pgid $pgid sid $sid $kind $comm"
+	done
+}
+
+# compare_tree ROOT FILE WHAT: the tree is shaped as tree_shape wrote in FILE.
+compare_tree() {
+	local root=$1 file=$2 what=$3
+	tree_shape "$root" >"$file.now"
+	if ! cmp -s "$file" "$file.now"; then
+		diff -u "$file" "$file.now" >&2 || true
+		fail "$what: the tree differs from the one dumped (- dumped, + now)"
+	fi
+}
+
+# check_tree_running FILE WHAT: every live member in FILE (a tree_shape) runs, untraced.
+check_tree_running() {
+	local file=$1 what=$2 p kind
+	while read -r p _ _ _ _ _ _ kind _; do
+		[ "$kind" = live ] || continue
+		alive "$p" || fail "$what: member $p is gone"
+		check_running "$p" "$what: member $p"
+	done <"$file"
+}
+
+# wait_tree_gone FILE ROOT WHAT: every member in FILE but ROOT (the caller's
+# to wait for) has ended and been reaped, its pid free.
+wait_tree_gone() {
+	local file=$1 root=$2 what=$3 p deadline
+	while read -r p _; do
+		[ "$p" != "$root" ] || continue
+		wait_gone "$p" 10 "$what: member $p"
+		deadline=$(($(now_ms) + 5000))
+		until gone "$p"; do
+			[ "$(now_ms)" -le "$deadline" ] || fail "$what: member $p was not reaped"
+			sleep 0.02
+		done
+	done <"$file"
+}
+
+# kill_tree FILE: SIGKILL every member in FILE (a tree_shape).
+kill_tree() {
+	local p
+	while read -r p _; do
+		kill -9 "$p" 2>/dev/null || true
+	done <"$1"
+}
+
 # ----------------------------------------------------- checkpoint and restore
 
 # record_state PID PREFIX: what must be the same after a restore.
@@ -408,9 +492,11 @@ compare_state() {
 		fail "restored thread names differ: $(diff "$p.comms" "$p.after.comms" | tr '\n' ' ')"
 }
 
-# ckpt_cycle PID MODE IMG [notchild]: dump PID to IMG (MODE kill: ckptd kills
-# it; leave: --leave-running, then we kill it), restore, and check it came
-# back whole (restored with the options in array RESTORE_ARGS, if set). PID
+# ckpt_cycle PID MODE IMG [notchild]: dump PID (and its descendants) to IMG
+# (MODE kill: ckptd kills them; leave: --leave-running, then we kill them),
+# restore, and check it came back whole, the tree with the shape it had
+# before the dump (restored with the options in array RESTORE_ARGS, if set).
+# A tree must keep its shape from before the dump to after the restore. PID
 # is a child of this shell (started with start_bg) unless
 # "notchild" says so; then its exit status cannot be checked. If CYCLE_READY
 # names the workload's ready file, it is removed before the restore: see
@@ -420,6 +506,7 @@ ckpt_cycle() {
 	local args=()
 	[ "$mode" = leave ] && args=(--leave-running)
 	record_state "$pid" "$T/before"
+	tree_shape "$pid" >"$T/before.tree"
 	alive "$pid" || fail "pid $pid finished before the dump; make the workload longer"
 	rc=0
 	run_ckptd dump "$pid" -D "$img" "${args[@]}" || rc=$?
@@ -434,6 +521,7 @@ ckpt_cycle() {
 	case $mode in
 	kill)
 		wait_gone "$pid" 10 "the dumped process (ckptd should have killed it)"
+		wait_tree_gone "$T/before.tree" "$pid" "after the dump (ckptd should have killed the tree)"
 		if [ "$child" = child ]; then
 			child_status "$pid"
 			[ "$CHILD_STATUS" = 137 ] ||
@@ -446,8 +534,12 @@ ckpt_cycle() {
 		record_state "$pid" "$T/left"
 		cmp -s "$T/before.tids" "$T/left.tids" ||
 			fail "threads after dump --leave-running are [$(cat "$T/left.tids")], were [$(cat "$T/before.tids")]"
+		compare_tree "$pid" "$T/before.tree" "after dump --leave-running"
+		check_tree_running "$T/before.tree" "after dump --leave-running"
 		kill -9 "$pid"
+		kill_tree "$T/before.tree"
 		wait_gone "$pid" 10 "the original after SIGKILL"
+		wait_tree_gone "$T/before.tree" "$pid" "the original after SIGKILL"
 		if [ "$child" = child ]; then
 			child_status "$pid"
 			[ "$CHILD_STATUS" = 137 ] ||
@@ -475,6 +567,8 @@ ckpt_cycle() {
 	E2E_PIDS+=("$pid")
 	compare_state "$pid" "$T/before"
 	check_running "$pid" "the restored process"
+	compare_tree "$pid" "$T/before.tree" "after restore"
+	check_tree_running "$T/before.tree" "the restored tree"
 	if declare -F after_restore >/dev/null; then
 		after_restore "$pid"
 	fi

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct wl {
@@ -164,6 +165,15 @@ static inline int wl_read_all(int fd, void *buf, size_t len)
 		len -= (size_t) n;
 	}
 	return 0;
+}
+
+/* Sleeps MS milliseconds, the whole of them even when a signal comes. */
+static inline void wl_sleep_ms(unsigned long ms)
+{
+	struct timespec ts = { .tv_sec = (time_t) (ms / 1000), .tv_nsec = (long) (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
 }
 
 /* Writes the result with its PASS/FAIL line to OUT; the exit status of the workload. */
