@@ -285,6 +285,36 @@ static int create_pipe(struct restore_ctx *c, const struct snapshot_file *f)
 	return p[0];
 }
 
+int restore_shared_get(struct restore_ctx *c, bool description, uint64_t key)
+{
+	const struct restore_tree *t = c->tree;
+
+	for (size_t i = 0; key && t && i < t->n_shared; i++)
+		if (t->shared[i].key == key && t->shared[i].description == description) {
+			int fd = fcntl(t->shared[i].fd, F_DUPFD_CLOEXEC, 3);
+
+			return fd < 0 ? log_error_errno(-errno, "Cannot duplicate an fd: %m") : fd;
+		}
+	return -ENOENT;
+}
+
+int restore_shared_put(struct restore_ctx *c, bool description, uint64_t key, int fd)
+{
+	struct restore_tree *t = c->tree;
+	int copy;
+
+	if (!key || !t || t->n < 2)
+		return 0;
+	if (GROW(t->shared, t->allocated_shared, t->n_shared + 1) < 0)
+		return log_oom();
+	copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (copy < 0)
+		return log_error_errno(-errno, "Cannot duplicate an fd: %m");
+	t->shared[t->n_shared++] = (struct restore_shared){ key, description, copy };
+	return 0;
+}
+
+/* A file another process of the tree has made already is the same file here. */
 static int create_file(struct restore_ctx *c, uint32_t i);
 
 static int create_or_share_file(struct restore_ctx *c, uint32_t i)
