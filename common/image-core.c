@@ -158,6 +158,7 @@ enum file_tag {
 	TAG_F_SOCK_RCVTIMEO_US,
 	TAG_F_SOCK_SNDTIMEO_US,
 	TAG_F_SHARE, /* snapshot_file.share */
+	TAG_F_SOCK_BACKLOG,
 };
 
 enum fds_tag {
@@ -355,6 +356,8 @@ static void encode_socket(struct tlv_writer *w, const struct snapshot_socket *k)
 	tlv_put_u64(w, TAG_F_SOCK_OPTIONS, k->options);
 	tlv_put_u64(w, TAG_F_SOCK_RCVTIMEO_US, k->rcvtimeo_us);
 	tlv_put_u64(w, TAG_F_SOCK_SNDTIMEO_US, k->sndtimeo_us);
+	if (k->backlog)
+		tlv_put_u64(w, TAG_F_SOCK_BACKLOG, k->backlog);
 }
 
 static void encode_files(struct tlv_writer *w, const struct snapshot *s)
@@ -1319,6 +1322,9 @@ static int decode_file(struct snapshot *s, const struct tlv_reader *v)
 			break;
 		case TAG_F_SOCK_SNDTIMEO_US:
 			k = tlv_get_u64(&val, &f->sock.sndtimeo_us);
+			break;
+		case TAG_F_SOCK_BACKLOG:
+			k = tlv_get_u32(&val, &f->sock.backlog);
 			break;
 		default:
 			k = decode_anon_item(f, tag, &val);

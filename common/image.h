@@ -28,7 +28,8 @@
  */
 #define IMAGE_FORMAT 3
 #define IMAGE_FORMAT_BASE 1
-#define IMAGE_FORMAT_TREE 3 /* more than one process: a reader of 2 would restore only the root */
+/* More than one process (a reader of 2 would restore only the root), or a listening socket. */
+#define IMAGE_FORMAT_TREE 3
 #define IMAGE_MANIFEST "manifest.json"
 #define IMAGE_CORE "core.elf"
 #define IMAGE_MEMBER_CORE_MAX 32 /* "core-<PID>.elf": each live process of a tree but its root */

@@ -357,6 +357,8 @@ const char *file_kind_to_string(enum file_kind k)
 		return "socketpair";
 	case FILE_KIND_TCP_CLOSED:
 		return "tcp-closed";
+	case FILE_KIND_UNIX_LISTEN:
+		return "unix-listen";
 	case _FILE_KIND_MAX:
 		break;
 	}
@@ -371,7 +373,7 @@ bool file_kind_is_anon(enum file_kind k)
 
 bool file_kind_is_socket(enum file_kind k)
 {
-	return k == FILE_KIND_UNIX_PAIR || k == FILE_KIND_TCP_CLOSED;
+	return k == FILE_KIND_UNIX_PAIR || k == FILE_KIND_TCP_CLOSED || k == FILE_KIND_UNIX_LISTEN;
 }
 
 const char *region_prot_to_string(const struct snapshot_region *r, char buf[static 5])

@@ -209,6 +209,7 @@ enum file_kind {
 	/* Sockets: one file per socket (a socket is one open file description). */
 	FILE_KIND_UNIX_PAIR,  /* one end of a socketpair the process holds both ends of */
 	FILE_KIND_TCP_CLOSED, /* a TCP socket dumped with --external tcp=close: comes back dead */
+	FILE_KIND_UNIX_LISTEN, /* a listening unix socket: bound to its name again (path) */
 	_FILE_KIND_MAX,
 };
 
@@ -259,6 +260,7 @@ struct snapshot_socket {
 	uint32_t sndbuf;   /* SO_SNDBUF as getsockopt reports it (doubled), 0: default */
 	uint32_t options;  /* enum socket_option */
 	uint64_t rcvtimeo_us, sndtimeo_us; /* SO_RCVTIMEO, SO_SNDTIMEO; 0: none */
+	uint32_t backlog;		   /* FILE_KIND_UNIX_LISTEN */
 };
 
 struct snapshot_file {

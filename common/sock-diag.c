@@ -26,6 +26,19 @@ static bool autobind_name(const uint8_t *p, size_t len)
 	return true;
 }
 
+/* A path ends at its NUL; an abstract name (leading NUL) is all its bytes, shown with "@". */
+static void copy_name(struct unix_sock_info *u, const uint8_t *data, size_t len)
+{
+	size_t n = MIN(len, sizeof(u->name) - 1);
+
+	memset(u->name, 0, sizeof(u->name));
+	if (n > 0 && data[0] == 0) {
+		u->name[0] = '@';
+		memcpy(u->name + 1, data + 1, n - 1);
+	} else
+		memcpy(u->name, data, strnlen((const char *) data, n));
+}
+
 static int parse_attrs(const uint8_t *p, size_t len, struct unix_sock_info *u)
 {
 	while (len >= sizeof(struct nlattr)) {
@@ -43,6 +56,7 @@ static int parse_attrs(const uint8_t *p, size_t len, struct unix_sock_info *u)
 				u->autobound = true;
 			else
 				u->named = true;
+			copy_name(u, data, dlen);
 			break;
 		case UNIX_DIAG_PEER: {
 			uint32_t peer;
@@ -60,6 +74,7 @@ static int parse_attrs(const uint8_t *p, size_t len, struct unix_sock_info *u)
 				return -EBADMSG;
 			memcpy(&q, data, sizeof(q));
 			u->rqueue = q.udiag_rqueue;
+			u->wqueue = q.udiag_wqueue;
 			break;
 		}
 		case UNIX_DIAG_SHUTDOWN:

@@ -16,8 +16,11 @@ struct unix_sock_info {
 	uint32_t type;	   /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
 	uint32_t state;	   /* TCP_ESTABLISHED, TCP_LISTEN, TCP_CLOSE */
 	uint32_t shutdown; /* RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2, as sk_shutdown */
-	uint32_t rqueue;   /* bytes (stream) or messages (datagram) queued to read */
+	uint32_t rqueue;   /* bytes (stream) or messages (datagram) queued to read; a
+			    * listening socket: connections not accepted yet */
+	uint32_t wqueue;   /* a listening socket: its backlog */
 	bool named;	   /* bound to a path or an abstract name it chose */
+	char name[109];	   /* the path, or "@" and an abstract name; "" unnamed */
 	bool autobound;	   /* given an abstract name by the kernel (SO_PASSCRED, autobind) */
 };
 

@@ -256,6 +256,7 @@ static int dump_state(struct dump_ctx *c, int fd, struct snapshot_file *f)
 	case FILE_KIND_PIPE:
 	case FILE_KIND_UNIX_PAIR:
 	case FILE_KIND_TCP_CLOSED:
+	case FILE_KIND_UNIX_LISTEN:
 	case _FILE_KIND_MAX:
 		break;
 	}

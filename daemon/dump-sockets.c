@@ -185,6 +185,37 @@ static int tcp_closed(struct dump_ctx *c, int fd, int family, const char *what,
 	return 0;
 }
 
+/* A listener's name as restore binds it: a relative path is taken from the working directory. */
+static char *listener_name(const struct dump_ctx *c, const char *name)
+{
+	if (name[0] == '/' || name[0] == '@')
+		return strdup(name);
+	return strdup_printf("%s/%s", c->snap->proc.cwd ? c->snap->proc.cwd : "", name);
+}
+
+static int listener_object(struct dump_ctx *c, int fd, const struct unix_sock_info *u,
+			   const struct stat *st, uint32_t *ret_index)
+{
+	_cleanup_free_ char *name = listener_name(c, u->name);
+	char what[256];
+	int r;
+
+	if (!name)
+		return log_oom();
+	if (u->rqueue > 0) {
+		snprintf(what, sizeof(what),
+			 "a unix socket listening on %s with %u connection%s not accepted yet", name,
+			 u->rqueue, u->rqueue == 1 ? "" : "s");
+		return refuse(c, fd, what, "let the process accept them, then checkpoint");
+	}
+	r = add_socket_file(c, FILE_KIND_UNIX_LISTEN, name, st, ret_index);
+	if (r < 0)
+		return r;
+	c->snap->files[*ret_index].sock = (struct snapshot_socket){
+		.family = AF_UNIX, .type = u->type, .backlog = u->wqueue, .peer = SNAPSHOT_NONE };
+	return 0;
+}
+
 /* The file object of a socket already saved: an fd dup()ed from another, or a pair's other end. */
 static int find_socket(const struct dump_ctx *c, uint64_t ino)
 {
@@ -281,20 +312,25 @@ int dump_socket_object(struct dump_ctx *c, int fd, const struct stat *st, uint32
 	protocol = sockopt(own, SOL_SOCKET, SO_PROTOCOL);
 	if (family == AF_UNIX) {
 		u = sock_diag_find(c->unix_socks, c->n_unix_socks, st->st_ino);
-		/* An autobound name (SO_PASSCRED) comes again by itself on the next send. */
-		if (u && u->peer && !u->named && holds_socket(c, u->peer)) {
+		if (u && u->state == TCP_LISTEN && u->named)
+			return listener_object(c, fd, u, st, ret_index);
+		/*
+		 * Connected ends of the tree: a pair again. A name (an end accepted
+		 * from a listener, one bound before connecting) is not kept.
+		 */
+		if (u && u->peer && holds_socket(c, u->peer)) {
 			const struct unix_sock_info *p =
 				sock_diag_find(c->unix_socks, c->n_unix_socks, u->peer);
 
-			if (p && p->peer == u->ino && !p->named)
+			if (p && p->peer == u->ino)
 				return pair_object(c, fd, own, u, p, st, ret_index);
 		}
 		describe_unix(u, type, what, sizeof(what));
 		if (u && u->peer && !holds_socket(c, u->peer))
-			strncat(what, " outside the process", sizeof(what) - strlen(what) - 1);
+			strncat(what, " outside the process tree", sizeof(what) - strlen(what) - 1);
 		return refuse(c, fd, what,
-			      "only socket pairs whose both ends the process holds are saved; "
-			      "close it before the checkpoint");
+			      "only connected sockets whose both ends the process tree holds, "
+			      "and listening ones, are saved; close it before the checkpoint");
 	}
 	if (family == AF_INET || family == AF_INET6) {
 		describe_inet(own, type, protocol, what, sizeof(what));

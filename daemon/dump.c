@@ -207,6 +207,10 @@ static uint32_t image_format(const struct dump_tree *t)
 
 	if (t->n > 1 || t->procs[0].snap->n_members)
 		return IMAGE_FORMAT_TREE;
+	/* A reader of 2 does not know the kind (it would call the image damaged). */
+	for (size_t i = 0; i < t->procs[0].snap->n_files; i++)
+		if (t->procs[0].snap->files[i].kind == FILE_KIND_UNIX_LISTEN)
+			return IMAGE_FORMAT_TREE;
 	/* Readers of format 1 would restore the process without its timers or filters. */
 	for (size_t i = 0; i < t->n; i++)
 		if (t->procs[i].snap->proc.n_timers || t->procs[i].snap->n_filters)

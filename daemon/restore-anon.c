@@ -126,6 +126,7 @@ int restore_create_anon(const struct snapshot_file *f)
 	case FILE_KIND_PIPE:
 	case FILE_KIND_UNIX_PAIR:
 	case FILE_KIND_TCP_CLOSED:
+	case FILE_KIND_UNIX_LISTEN:
 	case _FILE_KIND_MAX:
 		break;
 	}

@@ -109,6 +109,7 @@ int restore_check_files(struct restore_ctx *c)
 		case FILE_KIND_EPOLL:
 		case FILE_KIND_UNIX_PAIR:
 		case FILE_KIND_TCP_CLOSED:
+		case FILE_KIND_UNIX_LISTEN:
 		case _FILE_KIND_MAX:
 			break;
 		}
@@ -374,6 +375,8 @@ static int create_file(struct restore_ctx *c, uint32_t i)
 		return c->file_fds[i] >= 0 ? 0 : restore_create_pair(c, i);
 	case FILE_KIND_TCP_CLOSED:
 		return restore_create_tcp_closed(c, i);
+	case FILE_KIND_UNIX_LISTEN:
+		return restore_create_listener(c, i);
 	case FILE_KIND_REGULAR:
 	case FILE_KIND_DIRECTORY:
 	case FILE_KIND_DEVICE:

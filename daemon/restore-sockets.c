@@ -2,15 +2,19 @@
 /*
  * Sockets for a restore: a socketpair made again with each end's saved
  * queue written in through the other end (datagrams one message each, so
- * boundaries hold), then the send buffer sizes and shutdowns; and a TCP
- * socket dumped with --external tcp=close, made as one that never connected.
+ * boundaries hold), then the send buffer sizes and shutdowns; a listening
+ * unix socket bound to its name again; and a TCP socket dumped with
+ * --external tcp=close, made as one that never connected.
  */
 #define LOG_PREFIX "restore: "
 
 #include <netinet/in.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include "log.h"
 #include "restore.h"
@@ -164,6 +168,68 @@ int restore_create_pair(struct restore_ctx *c, uint32_t i)
 		r = shut(sv[k], c->snap->files[file[k]].sock.shutdown);
 	if (r < 0)
 		return log_error_errno(r, "Cannot shut a socket pair down as it was: %m");
+	return 0;
+}
+
+/* The name as bind() takes it: a path, or "@" for an abstract name (a leading NUL). */
+static int listener_address(const char *name, struct sockaddr_un *a, socklen_t *len)
+{
+	size_t n = strlen(name);
+
+	*a = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	if (n == 0 || n >= sizeof(a->sun_path))
+		return -EINVAL;
+	memcpy(a->sun_path, name, n);
+	if (name[0] == '@')
+		a->sun_path[0] = 0;
+	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (name[0] != '@'));
+	return 0;
+}
+
+/*
+ * The socket file the process's listener left behind keeps the name taken
+ * (bind() never reuses one): it is replaced, but nothing that is not a socket.
+ */
+static int free_name(const char *path)
+{
+	struct stat st;
+
+	if (path[0] == '@' || lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode))
+		return log_error_errno(-EEXIST, "%s, where the process listened, is now not a "
+						"socket; move it away before restoring",
+				       path);
+	return unlink(path) < 0 ? log_error_errno(-errno, "Cannot replace %s: %m", path) : 0;
+}
+
+int restore_create_listener(struct restore_ctx *c, uint32_t i)
+{
+	const struct snapshot_file *f = &c->snap->files[i];
+	struct sockaddr_un a;
+	socklen_t len;
+	mode_t old;
+	int fd, r;
+
+	if (listener_address(f->path, &a, &len) < 0)
+		return log_error_errno(-EBADMSG, "A listening socket has the invalid name \"%s\"",
+				       f->path);
+	r = free_name(f->path);
+	if (r < 0)
+		return r;
+	fd = socket(AF_UNIX, (int) f->sock.type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return log_error_errno(-errno, "Cannot create a unix socket: %m");
+	old = umask((mode_t) c->snap->proc.umask); /* the socket file's mode, as the process made it */
+	r = bind(fd, (struct sockaddr *) &a, len) < 0 ? -errno : 0;
+	umask(old);
+	if (r >= 0 && listen(fd, (int) f->sock.backlog) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void) close(fd);
+		return log_error_errno(r, "Cannot listen on %s again: %m", f->path);
+	}
+	c->file_fds[i] = fd;
 	return 0;
 }
 

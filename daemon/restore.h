@@ -78,6 +78,8 @@ int restore_create_anon(const struct snapshot_file *f);
 int restore_fill_file(struct restore_ctx *c, const struct snapshot_file *f, int fd);
 /* restore-sockets.c: both ends of pair file i into c->file_fds, queues and shutdowns done. */
 int restore_create_pair(struct restore_ctx *c, uint32_t i);
+/* A unix socket listening on its saved name again (a stale socket file there is replaced). */
+int restore_create_listener(struct restore_ctx *c, uint32_t i);
 /* A TCP socket that never connected, for one dumped with --external tcp=close. */
 int restore_create_tcp_closed(struct restore_ctx *c, uint32_t i);
 /* Runs in the stub once its fds are the saved ones; -errno. */
