@@ -16,7 +16,7 @@ static const struct {
 	const char *usage;
 } verbs[] = {
 	{ "watch", verb_watch,
-	  "watch PID [--every 10m] [--keep 6]  snapshot a process on a timer" },
+	  "watch PID [--every 10m] [--keep 6]  snapshot a process tree on a timer" },
 	{ "unwatch", verb_unwatch,
 	  "unwatch NAME                        stop, and remove its versions" },
 	{ "snapshot", verb_snapshot,
@@ -26,10 +26,10 @@ static const struct {
 	{ "versions", verb_versions,
 	  "versions NAME                       a job's versions" },
 	{ "restore", verb_restore_daemon,
-	  "restore NAME[@VERSION] | -D DIR     bring a process back (a job's, or DIR's)" },
+	  "restore NAME[@VERSION] | -D DIR     bring a tree back (a job's, or DIR's)" },
 	{ "status", verb_status,
 	  "status                              what the daemon is doing" },
-	{ "dump", verb_dump, "dump PID -D DIR [--leave-running]   snapshot a process into DIR" },
+	{ "dump", verb_dump, "dump PID -D DIR [--leave-running]   snapshot a process tree into DIR" },
 	{ "inspect", verb_inspect, "inspect DIR [--json]                show what a snapshot holds" },
 	{ "serve", serve_main, "serve [--state-dir DIR] [--socket PATH]   run the daemon" },
 };
