@@ -58,7 +58,7 @@ enum process_tag {
 	TAG_P_TIMER,	      /* nested: enum timer_tag */
 	TAG_P_SECCOMP_FILTER, /* nested: enum filter_tag; snapshot.filters in order */
 	TAG_P_MEMBER, /* nested: pid (INDEX), ppid (A), pgid (B), sid (C),
-		       * shares_fs << 33 | zombie << 32 | status (D) */
+		       * shares_files << 34 | shares_fs << 33 | zombie << 32 | status (D) */
 	TAG_P_MEMBER_COMM, /* nested: pid (INDEX), comm (A as a string); after its TAG_P_MEMBER */
 };
 
@@ -462,8 +462,8 @@ static void encode_process_cb(struct tlv_writer *w, const void *what)
 
 		put_nested4(w, TAG_P_MEMBER, (uint64_t) m->pid, (uint64_t) m->ppid,
 			    (uint64_t) m->pgid, (uint64_t) m->sid,
-			    (uint64_t) m->shares_fs << 33 | (uint64_t) m->zombie << 32 |
-				    (uint32_t) m->exit_status);
+			    (uint64_t) m->shares_files << 34 | (uint64_t) m->shares_fs << 33 |
+				    (uint64_t) m->zombie << 32 | (uint32_t) m->exit_status);
 		mark = tlv_begin(w, TAG_P_MEMBER_COMM);
 		tlv_put_u64(w, TAG_N_INDEX, (uint64_t) m->pid);
 		tlv_put_str(w, TAG_N_A, m->comm);
@@ -1026,7 +1026,7 @@ static int decode_member(struct snapshot *s, const struct tlv_reader *v)
 	for (int i = 0; i < 4; i++)
 		if (n[i] > INT32_MAX)
 			return -EBADMSG;
-	if (n[4] >> 34)
+	if (n[4] >> 35)
 		return -EBADMSG;
 	m = snapshot_add_member(s);
 	if (!m)
@@ -1034,6 +1034,7 @@ static int decode_member(struct snapshot *s, const struct tlv_reader *v)
 	*m = (struct snapshot_member){ .pid = (pid_t) n[0], .ppid = (pid_t) n[1],
 				       .pgid = (pid_t) n[2], .sid = (pid_t) n[3],
 				       .zombie = (n[4] >> 32) & 1, .shares_fs = (n[4] >> 33) & 1,
+				       .shares_files = (n[4] >> 34) & 1,
 				       .exit_status = (int32_t)(uint32_t) n[4] };
 	return 0;
 }

@@ -299,6 +299,7 @@ struct snapshot_member {
 	char comm[16];
 	bool zombie;
 	bool shares_fs;	     /* cwd, root and umask shared with its parent (clone CLONE_FS) */
+	bool shares_files;   /* its fd table is its parent's (clone CLONE_FILES) */
 	int32_t exit_status; /* zombie: as wait() reports it */
 };
 

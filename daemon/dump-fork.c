@@ -178,6 +178,14 @@ int dump_reap_children(struct dump_ctx *c, const pid_t *children, size_t n)
 		r = x ? ptrace_get_xstate(tid, x, &xsize) : -ENOMEM;
 		if (r >= 0)
 			r = inject_thread_begin(&c->inj, tid, &regs, mask, x, lo, hi, &th);
+	} else {
+		/*
+		 * Not on a stack we know (a clone() child on a heap stack): wait4 needs no
+		 * memory, so it goes without a frame, like the scratch mapping's mmap.
+		 */
+		r = inject_thread_begin(&c->inj, tid, &regs, mask, NULL, regs.rsp - 128 - 8192,
+					regs.rsp - 128, &th);
+		th.rsp = regs.rsp;
 	}
 	if (r >= 0) {
 		for (size_t i = 0; i < n; i++) {

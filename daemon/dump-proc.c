@@ -409,15 +409,20 @@ int dump_prepare_threads(struct dump_ctx *c)
 
 	for (size_t i = 0; i < c->seized->n_threads; i++) {
 		pid_t tid = c->seized->threads[i].tid;
-		struct user_regs_struct regs;
+		struct user_regs_struct regs = {};
 		uint64_t lo, hi;
 
 		for (int tries = 0; tries < NUDGE_TRIES; tries++) {
+			uint64_t last_rsp = regs.rsp;
+
 			r = ptrace_get_regs(tid, &regs);
 			if (r < 0)
 				return log_error_errno(r, "Cannot read the registers of thread %d: %m",
 						       (int) tid);
 			if (stack_scratch(c, regs.rsp, &lo, &hi))
+				break;
+			/* Still where it was (blocked in a call, or living there): no point waiting. */
+			if (tries > 0 && regs.rsp == last_rsp)
 				break;
 			r = nudge_thread(tid);
 			if (r < 0)

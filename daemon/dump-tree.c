@@ -54,22 +54,18 @@ static bool shares(pid_t a, pid_t b, int what)
 
 /*
  * What a child shares with its parent beyond what fork() copies. Memory
- * (vfork, posix_spawn) lasts until the child execs; an fd table shared by
- * clone(CLONE_FILES) cannot be rebuilt yet; fs info (CLONE_FS) is.
+ * (vfork, posix_spawn) lasts until the child execs: refused for now. An fd
+ * table (CLONE_FILES) and fs info (CLONE_FS) are shared again at restore.
  */
-static int check_sharing(pid_t parent, pid_t pid, bool *ret_fs)
+static int check_sharing(pid_t parent, pid_t pid, struct snapshot_member *m)
 {
 	if (shares(parent, pid, KCMP_VM))
 		return log_error_errno(-EAGAIN, "PID %d shares its memory with its parent, PID %d "
 						"(vfork or posix_spawn, until it runs its program); "
 						"try again in a moment",
 				       (int) pid, (int) parent);
-	if (shares(parent, pid, KCMP_FILES))
-		return log_error_errno(-EOPNOTSUPP, "PID %d shares its fd table with its parent, "
-						    "PID %d (clone with CLONE_FILES); ckptd cannot "
-						    "restore that yet",
-				       (int) pid, (int) parent);
-	*ret_fs = shares(parent, pid, KCMP_FS);
+	m->shares_files = shares(parent, pid, KCMP_FILES);
+	m->shares_fs = shares(parent, pid, KCMP_FS);
 	return 0;
 }
 
@@ -109,14 +105,13 @@ static int add_child(struct dump_tree *t, pid_t parent, pid_t pid, int timeout_m
 			return r;
 		r = add_live(t, pid, timeout_ms);
 		if (r >= 0) {
-			bool fs = false;
+			struct snapshot_member *m;
 
-			r = check_sharing(parent, pid, &fs);
-			if (r >= 0)
-				r = add_member(t, parent, &st);
-			if (r >= 0)
-				t->procs[0].snap->members[t->procs[0].snap->n_members - 1].shares_fs = fs;
-			return r;
+			r = add_member(t, parent, &st);
+			if (r < 0)
+				return r;
+			m = &t->procs[0].snap->members[t->procs[0].snap->n_members - 1];
+			return check_sharing(parent, pid, m);
 		}
 		if (r != -ESRCH)
 			return r;

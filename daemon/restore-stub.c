@@ -123,6 +123,7 @@ struct stub_plan {
 	int stub_ready;
 	int first_description;
 	int first_stdio; /* stand-ins for stdio that was a pipe or terminal, after those */
+	int end;	 /* the next process's range starts here */
 };
 
 /* What every stub of the tree inherits: its own plan is plans[its index]. */
@@ -242,7 +243,7 @@ static void stub_children(const struct stub_args *a, size_t self)
 
 		if (m->ppid != me)
 			continue;
-		r = clone_stub(m->pid, m->shares_fs ? CLONE_FS : 0);
+		r = clone_stub(m->pid, (m->shares_fs ? CLONE_FS : 0) | (m->shares_files ? CLONE_FILES : 0));
 		if (r == 0 && m->zombie)
 			zombie_main(a, m);
 		if (r == 0)
@@ -255,17 +256,85 @@ static void stub_children(const struct stub_args *a, size_t self)
 	}
 }
 
-/* Stage everything above every fd number in use, then clear the low range, then place each fd. */
-static int stub_fds(const struct restore_ctx *c, const struct stub_plan *p, int go_rd,
-		    int ready_wr)
+static const struct snapshot_member *member_of(const struct restore_tree *t, size_t k)
 {
-	const struct snapshot *s = c->snap;
+	const struct snapshot *root = t->procs[0].snap;
 
-	for (int i = 0; i < (int) s->n_files; i++)
+	for (size_t i = 0; k > 0 && i < root->n_members; i++)
+		if (root->members[i].pid == t->procs[k].snap->proc.pid)
+			return &root->members[i];
+	return NULL;
+}
+
+static bool shares_parent_files(const struct restore_tree *t, size_t k)
+{
+	const struct snapshot_member *m = member_of(t, k);
+
+	return m && m->shares_files;
+}
+
+/* Whether process k uses the fd table of process owner (itself, or by CLONE_FILES down to it). */
+static bool in_table_of(const struct restore_tree *t, size_t owner, size_t k)
+{
+	while (k != owner) {
+		const struct snapshot_member *m = member_of(t, k);
+		ssize_t parent;
+
+		if (!m || !m->shares_files || (parent = tree_index(t, m->ppid)) < 0)
+			return false;
+		k = (size_t) parent;
+	}
+	return true;
+}
+
+/* Process k's files (what its mappings map) and its ends of our pipes, in its own range. */
+static int stage_files(const struct stub_args *a, size_t k)
+{
+	const struct restore_ctx *c = &a->tree->procs[k];
+	const struct stub_plan *p = &a->plans[k];
+
+	for (int i = 0; i < (int) c->snap->n_files; i++)
 		if (c->file_fds[i] >= 0 && dup2(c->file_fds[i], p->hi + i) < 0)
 			return -errno;
-	if (dup2(go_rd, p->stub_go) < 0 || dup2(ready_wr, p->stub_ready) < 0)
+	if (dup2(a->go_rd, p->stub_go) < 0 || dup2(a->ready_wr, p->stub_ready) < 0)
 		return -errno;
+	return 0;
+}
+
+/*
+ * A table that processes share (CLONE_FILES) is set up once, by the one
+ * that owns it, before any of them exists: theirs are staged with its own.
+ */
+static int stage_table(const struct stub_args *a, size_t self)
+{
+	for (size_t k = self; k < a->tree->n; k++) {
+		int r = in_table_of(a->tree, self, k) ? stage_files(a, k) : 0;
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* After the saved fds are placed: every other process's range goes, but those sharing ours. */
+static void close_others(const struct stub_args *a, size_t self)
+{
+	const struct stub_plan *p = &a->plans[self];
+
+	(void) syscall(SYS_close_range, p->first_description, p->end - 1, 0);
+	for (size_t k = self + 1; k < a->tree->n; k++)
+		if (!in_table_of(a->tree, self, k))
+			(void) syscall(SYS_close_range, a->plans[k].hi, a->plans[k].end - 1, 0);
+	(void) syscall(SYS_close_range, a->plans[a->tree->n - 1].end, ~0U, 0);
+}
+
+/* Stage everything above every fd number in use, then clear the low range, then place each fd. */
+static int stub_fds(const struct stub_args *a, size_t self)
+{
+	const struct restore_ctx *c = &a->tree->procs[self];
+	const struct stub_plan *p = &a->plans[self];
+	const struct snapshot *s = c->snap;
+
 	for (size_t i = 0; i < s->n_open_files; i++)
 		if (dup2(c->open_fds[i], p->first_description + (int) i) < 0)
 			return -errno;
@@ -283,7 +352,7 @@ static int stub_fds(const struct restore_ctx *c, const struct stub_plan *p, int 
 		if (dup3(from, fd->fd, fd->cloexec ? O_CLOEXEC : 0) < 0)
 			return -errno;
 	}
-	(void) syscall(SYS_close_range, p->first_description, ~0U, 0);
+	close_others(a, self);
 	return 0;
 }
 
@@ -299,6 +368,7 @@ static _noreturn_ void stub_main(const struct stub_args *a, size_t self)
 	const struct snapshot *s = c->snap;
 	pid_t me = s->proc.pid;
 	struct stub_report ok = { me, 0, 0 };
+	bool shared;
 	int r;
 	char byte;
 
@@ -310,12 +380,17 @@ static _noreturn_ void stub_main(const struct stub_args *a, size_t self)
 	r = stub_session(a->tree, me, s->proc.sid, s->proc.pgid);
 	if (r < 0)
 		stub_fail(a->ready_wr, me, STUB_STAGE_SESSION, r);
+	/* A table shared with our parent is set up already, by whoever owns it. */
+	shared = shares_parent_files(a->tree, self);
+	r = shared ? 0 : stage_table(a, self);
+	if (r < 0)
+		stub_fail(a->ready_wr, me, STUB_STAGE_FILES, r);
 	stub_children(a, self);
-	r = stub_fds(c, p, a->go_rd, a->ready_wr);
+	r = shared ? 0 : stub_fds(a, self);
 	if (r < 0)
 		stub_fail(a->ready_wr, me, STUB_STAGE_FILES, r);
 	/* Every target fd exists now, with its own number: the key epoll files it under. */
-	r = restore_epoll_watches(s);
+	r = shared ? 0 : restore_epoll_watches(s);
 	if (r < 0)
 		stub_fail(p->stub_ready, me, STUB_STAGE_EPOLL, r);
 	if (chdir(s->proc.cwd) < 0)
@@ -347,26 +422,30 @@ static int plan_fds(struct restore_tree *t, struct stub_plan *plans)
 
 	if (max_ours < 0)
 		return log_error_errno(max_ours, "Cannot list our own fds: %m");
+	/* One range after the other: processes sharing a table stage theirs side by side. */
 	for (size_t k = 0; k < t->n; k++) {
 		struct restore_ctx *c = &t->procs[k];
 		struct stub_plan *p = &plans[k];
 
-		p->hi = MAX(max_saved, max_ours) + 1;
+		p->hi = k ? plans[k - 1].end : MAX(max_saved, max_ours) + 1;
 		p->stub_go = p->hi + (int) c->snap->n_files;
 		p->stub_ready = p->stub_go + 1;
 		p->first_description = p->stub_ready + 1;
 		p->first_stdio = p->first_description + (int) c->snap->n_open_files;
-		need = MAX(need, p->first_stdio + 3 + 1);
+		p->end = p->first_stdio + 3;
+		need = p->end + 1;
 		c->stub_fd_base = p->hi;
+		c->stub_fd_end = p->end;
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;
 	if ((rlim_t) need > rl.rlim_cur) {
 		if ((rlim_t) need > rl.rlim_max)
 			return log_error_errno(-EMFILE,
-					       "The process had fd %d open; this ckptd may open only "
-					       "%llu files (raise its RLIMIT_NOFILE)",
-					       max_saved, (unsigned long long) rl.rlim_max);
+					       "Restoring needs %d fds at once (the highest saved fd is "
+					       "%d); this ckptd may open only %llu (raise its "
+					       "RLIMIT_NOFILE)",
+					       need, max_saved, (unsigned long long) rl.rlim_max);
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			return -errno;

@@ -685,8 +685,9 @@ int restore_finish(struct restore_ctx *c)
 	int64_t res;
 	int r;
 
-	r = call(c, 0, "Closing ckptd's fds", SYS_close_range, (uint64_t) c->stub_fd_base, ~0U, 0,
-		 0, 0, NULL);
+	/* Only ours: a table shared with another process of the tree holds its range too. */
+	r = call(c, 0, "Closing ckptd's fds", SYS_close_range, (uint64_t) c->stub_fd_base,
+		 (uint64_t) c->stub_fd_end - 1, 0, 0, 0, NULL);
 	if (r < 0)
 		return r;
 	restore_rlimits(c);

@@ -47,6 +47,7 @@ struct restore_ctx {
 	/* The stub (restore-stub.c) and its fds once it has rearranged them. */
 	pid_t pid;
 	int stub_fd_base; /* file_fds[i] is stub fd stub_fd_base + i */
+	int stub_fd_end;  /* what is staged for this process ends here */
 	struct inject_target inj;
 	struct inject_thread *threads; /* parallel to snap->threads */
 	uint64_t pages_written, pages_to_write; /* progress */
