@@ -105,6 +105,40 @@ static int do_fork(struct dump_ctx *c, uint64_t code, pid_t *ret)
 	return 0;
 }
 
+/*
+ * The copy is held right after its clone's syscall instruction, in our code
+ * page, which the target unmapped but the copy still has: that instruction
+ * runs the copy's calls (see dump-mem.c, why pages are dropped). The copy
+ * never runs on, so its registers need no saving; every signal is blocked
+ * in it (it forked while injected), so only SIGKILL reaches it.
+ */
+static void hold_for_drops(struct dump_ctx *c, uint64_t code)
+{
+	struct user_regs_struct regs;
+
+	if (ptrace_get_regs(c->child, &regs) < 0) {
+		c->drop_off = true;
+		return;
+	}
+	c->child_code = code;
+	c->child_th = (struct inject_thread){ .tid = c->child, .regs = regs, .rsp = regs.rsp };
+}
+
+int dump_child_drop(struct dump_ctx *c, uint64_t start, uint64_t end)
+{
+	int64_t res;
+	int r;
+
+	r = inject_syscall_at(&c->inj, &c->child_th, c->child_code, SYS_madvise,
+			      (const uint64_t[6]){ start, end - start, MADV_DONTNEED }, &res);
+	if (r < 0)
+		return r;
+	if (res < 0)
+		log_debug("Cannot drop 0x%" PRIx64 "-0x%" PRIx64 " from the copy of PID %d: %s",
+			  start, end, (int) c->pid, strerror((int) -res));
+	return 0;
+}
+
 int dump_fork_child(struct dump_ctx *c)
 {
 	struct inject_thread *th = &c->threads[0];
@@ -125,6 +159,7 @@ int dump_fork_child(struct dump_ctx *c)
 		return r;
 	}
 	c->child = child;
+	hold_for_drops(c, code);
 	log_debug("forked copy %d of PID %d in %" PRIu64 " us", (int) child, (int) c->pid,
 		  (now_ns(CLOCK_MONOTONIC) - t0) / 1000);
 	return 0;

@@ -127,18 +127,34 @@ static bool page_is_zero(const uint8_t *p)
 	return true;
 }
 
-/* process_vm_readv is one copy; /proc/PID/mem also reaches pages without PROT_READ. */
+static int read_mem_file(struct dump_ctx *c, uint64_t addr, size_t n, uint8_t *buf)
+{
+	int r = pread_exact(c->mem_fd, buf, n * PAGE_SIZE, (off_t) addr);
+
+	return r == -EBADMSG || r == -EIO ? -EFAULT : r;
+}
+
+/*
+ * From the target: process_vm_readv, one copy (/proc/PID/mem also reaches
+ * pages without PROT_READ). From the copy-on-write copy: /proc/PID/mem.
+ * process_vm_readv pins the pages it reads, and pinning a page the copy
+ * still shares with the target makes the kernel give the copy a page of
+ * its own first (unsharing, which keeps a pinned page from changing under
+ * the pin): a page allocation and copy per page read, half the reading
+ * speed. /proc/PID/mem takes plain references, and the copy's pages are
+ * dropped once read (note_read), which leaves the target its page with no
+ * copy at all.
+ */
 static int read_pages(struct dump_ctx *c, uint64_t addr, size_t n, uint8_t *buf)
 {
 	struct iovec local = { buf, n * PAGE_SIZE };
 	struct iovec remote = { (void *) (uintptr_t) addr, n * PAGE_SIZE };
-	ssize_t got = process_vm_readv(c->mem_pid, &local, 1, &remote, 1, 0);
-	int r;
 
-	if (got == (ssize_t)(n * PAGE_SIZE))
+	if (c->mem_pid == c->child)
+		return read_mem_file(c, addr, n, buf);
+	if (process_vm_readv(c->mem_pid, &local, 1, &remote, 1, 0) == (ssize_t)(n * PAGE_SIZE))
 		return 0;
-	r = pread_exact(c->mem_fd, buf, n * PAGE_SIZE, (off_t) addr);
-	return r == -EBADMSG || r == -EIO ? -EFAULT : r;
+	return read_mem_file(c, addr, n, buf);
 }
 
 static int store_run(struct dump_ctx *c, uint32_t stream, uint64_t first_page, const uint8_t *buf,
@@ -191,6 +207,55 @@ static int store_chunk(struct dump_ctx *c, uint32_t stream, uint64_t first_page,
 	return 0;
 }
 
+/*
+ * While the copy lives, each page the target writes is copied for it: a
+ * fault that costs about 4 us on this kind of machine, and a one-thread
+ * workload writing all over 1 GiB spends most of a second in them. Once a
+ * page is read (and copied into the pack writer's buffer), the copy drops
+ * it (MADV_DONTNEED injected into the copy), and the target's next write
+ * finds the page its own again and keeps it: a fault of 0.75 us, no copy.
+ * Each injected call is a ptrace round trip (~120 us), so pages are dropped
+ * DROP_BATCH at a time, within one region (a span over a hole or another
+ * mapping would fail), and a region's tail under DROP_MIN dies with the copy.
+ */
+#define DROP_BATCH (32ULL << 20)
+#define DROP_MIN (1ULL << 20)
+
+static void flush_drops(struct dump_ctx *c, uint64_t min)
+{
+	uint64_t start = c->drop_start, end = c->drop_end;
+
+	c->drop_start = c->drop_end = 0;
+	if (end - start < min || c->drop_off)
+		return;
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+	int r = dump_child_drop(c, start, end);
+
+	c->drop_ns += now_ns(CLOCK_MONOTONIC) - t0;
+	c->drops++;
+	c->dropped_bytes += end - start;
+	if (r < 0) {
+		log_debug("The copy of PID %d took no more calls; its pages stay until it dies",
+			  (int) c->pid);
+		c->drop_off = true;
+	}
+}
+
+static void note_read(struct dump_ctx *c, uint64_t base, uint64_t start, uint64_t end)
+{
+	if (!c->child || c->mem_pid != c->child || c->drop_off)
+		return;
+	if (c->drop_end && c->drop_base != base)
+		flush_drops(c, DROP_MIN);
+	if (!c->drop_end) {
+		c->drop_base = base;
+		c->drop_start = start;
+	}
+	c->drop_end = end;
+	if (c->drop_end - c->drop_start >= DROP_BATCH)
+		flush_drops(c, 0);
+}
+
 int dump_pages(struct dump_ctx *c, uint32_t stream, uint64_t base, uint64_t start, uint64_t end,
 	       bool keep_zero)
 {
@@ -204,6 +269,7 @@ int dump_pages(struct dump_ctx *c, uint32_t stream, uint64_t base, uint64_t star
 		r = store_chunk(c, stream, (addr - base) / PAGE_SIZE, c->buf, n, keep_zero);
 		if (r < 0)
 			return r;
+		note_read(c, base, addr, addr + n * PAGE_SIZE);
 		addr += n * PAGE_SIZE;
 		c->pages_read += n;
 		dump_check_yield(c);
@@ -453,6 +519,11 @@ int dump_region_pages(struct dump_ctx *c)
 		if (r < 0)
 			return r;
 	}
+	flush_drops(c, DROP_MIN);
+	if (c->drops)
+		log_debug("dropped %" PRIu64 " MiB from the copy in %" PRIu64 " calls, %" PRIu64
+			  " us",
+			  c->dropped_bytes >> 20, c->drops, c->drop_ns / 1000);
 	return 0;
 }
 

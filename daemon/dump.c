@@ -321,8 +321,12 @@ static int check_target_lives(const struct dump_ctx *c)
 			       (int) c->pid);
 }
 
-/* Every thread of ours, the pack writer included. */
-static void set_nice(int nice)
+/*
+ * Every thread of ours, the pack writer included, and the copy: the calls
+ * that drop its pages and its exit, which frees what is left of its
+ * memory, run in its own context, at the target's priority otherwise.
+ */
+static void set_nice(struct dump_ctx *c, int nice)
 {
 	_cleanup_closedir_ DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
@@ -330,6 +334,8 @@ static void set_nice(int nice)
 	while (d && (e = readdir(d)))
 		if (e->d_name[0] != '.')
 			(void) setpriority(PRIO_PROCESS, (id_t) atoi(e->d_name), nice);
+	if (c->child)
+		(void) setpriority(PRIO_PROCESS, (id_t) c->child, nice);
 }
 
 /*
@@ -344,7 +350,7 @@ static void set_nice(int nice)
 
 static void yield_to_target(struct dump_ctx *c)
 {
-	set_nice(19);
+	set_nice(c, 19);
 	c->yield_until_ns = now_ns(CLOCK_MONOTONIC) + YIELD_MAX_NS;
 }
 
@@ -356,7 +362,7 @@ void dump_check_yield(struct dump_ctx *c)
 		return;
 	log_debug("The snapshot of PID %d is slow in the background; it takes its share again",
 		  (int) c->pid);
-	set_nice(0);
+	set_nice(c, 0);
 	c->yield_until_ns = 0;
 }
 

@@ -64,6 +64,12 @@ struct dump_ctx {
 	pid_t mem_pid;	  /* whose memory pages are read from: the target or its copy */
 	int mem_fd;	  /* /proc/<mem_pid>/mem */
 	pid_t child;	  /* the copy-on-write copy, or 0 */
+	struct inject_thread child_th; /* the copy, held after its clone: syscalls run in it */
+	uint64_t child_code;	       /* ckptd's code page, still mapped in the copy */
+	/* pages read from the copy, not yet dropped from it: [start, end) of the region at base */
+	uint64_t drop_base, drop_start, drop_end;
+	bool drop_off; /* the copy stopped answering: leave its pages to its death */
+	uint64_t drops, dropped_bytes, drop_ns; /* for the debug log */
 	pid_t *stale;	  /* copies a crashed ckptd left as zombies, to collect */
 	size_t n_stale, allocated_stale;
 };
@@ -127,6 +133,8 @@ int dump_file_contents(struct dump_ctx *c, int fd, uint32_t *ret_stream);
 
 /* dump-fork.c */
 int dump_fork_child(struct dump_ctx *c);
+/* madvise(MADV_DONTNEED) of [start, end) in the copy: -errno when the copy is out of reach. */
+int dump_child_drop(struct dump_ctx *c, uint64_t start, uint64_t end);
 void dump_kill_child(struct dump_ctx *c);
 int dump_reap_children(struct dump_ctx *c, const pid_t *children, size_t n);
 
