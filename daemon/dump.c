@@ -322,9 +322,10 @@ static int check_target_lives(const struct dump_ctx *c)
 }
 
 /*
- * Every thread of ours, the pack writer included, and the copy: the calls
- * that drop its pages and its exit, which frees what is left of its
- * memory, run in its own context, at the target's priority otherwise.
+ * Every thread of ours, the pack writer included, and the copies (one per
+ * process of the tree): the calls that drop their pages and their exits,
+ * which free what is left of their memory, run in their own context, at
+ * the target's priority otherwise.
  */
 static void set_nice(struct dump_ctx *c, int nice)
 {
@@ -334,8 +335,9 @@ static void set_nice(struct dump_ctx *c, int nice)
 	while (d && (e = readdir(d)))
 		if (e->d_name[0] != '.')
 			(void) setpriority(PRIO_PROCESS, (id_t) atoi(e->d_name), nice);
-	if (c->child)
-		(void) setpriority(PRIO_PROCESS, (id_t) c->child, nice);
+	for (size_t i = 0; c->tree && i < c->tree->n; i++)
+		if (c->tree->procs[i].child)
+			(void) setpriority(PRIO_PROCESS, (id_t) c->tree->procs[i].child, nice);
 }
 
 /*
