@@ -6,7 +6,9 @@
 #     tests/workloads/sharedfd.c): "traced", naming the member; the tracer
 #     keeps it, and the tree finishes with an uninterrupted run's outputs;
 #   - a member with a pipe on fd 5 whose other end a process outside the
-#     tree holds: the error names the pipe, the fd and the member's pid;
+#     tree holds: the error names the pipe, the fd, the member's pid and the
+#     reader's; with --external pipe=close the dump goes through, says so,
+#     and the restored member's fd 5 is a pipe no other process holds;
 #   - a tree that forks short-lived children all the time
 #     (tests/workloads/forker.c), dumped with --leave-running three times:
 #     each dump succeeds or fails cleanly (an error that says what happened:
@@ -99,8 +101,27 @@ for leave in no yes; do
 	error_names "$member"
 	grep -Eqi '(fd|descriptor) ?5([^0-9]|$)' <<<"$ERROR_LINE" || fail "the error does not name fd 5: $ERROR_LINE"
 	refused "$T/img" "after a refused dump of a tree with an outside pipe (--leave-running: $leave)"
+	error_names "$reader"
 	[ "$(readlink "/proc/$member/fd/5")" = "$pipe" ] || fail "fd 5 of $member is no longer $pipe"
 	alive "$reader" || fail "the outside reader $reader is gone"
+done
+# --external pipe=close gives the pipe up: the dump says so, and the
+# restored member's fd 5 is a pipe nobody reads (its writes would get EPIPE).
+run_ckptd dump "$ROOT" -D "$T/pimg" --leave-running --external pipe=close ||
+	fail "dump with --external pipe=close failed: $(ckptd_error_line)"
+grep -q "pipe=close\|other end closed" "$CKPTD_ERR" ||
+	fail "the dump did not say it gave the pipe up: $(cat "$CKPTD_ERR")"
+kill -9 "$ROOT" "$member"
+wait_gone "$member" 10 "the member after SIGKILL"
+child_status "$ROOT"
+run_ckptd restore -D "$T/pimg" || fail "restore of the pipe=close image failed: $(ckptd_error_line)"
+E2E_PIDS+=("$ROOT" "$member")
+[ -p "/proc/$member/fd/5" ] || fail "fd 5 of the restored $member is not a pipe"
+newpipe=$(readlink "/proc/$member/fd/5")
+for f in /proc/[0-9]*/fd/*; do
+	[ "$(readlink "$f" 2>/dev/null)" = "$newpipe" ] || continue
+	holder=${f#/proc/}
+	[ "${holder%%/*}" = "$member" ] || fail "$newpipe of the restored $member is also held by ${holder%%/*}"
 done
 kill -9 "$ROOT" "$member"
 
