@@ -396,6 +396,9 @@ static int freeze_tree(struct dump_tree *t, bool preread)
 	int timeout = o->freeze_timeout_ms ? o->freeze_timeout_ms : DEFAULT_FREEZE_TIMEOUT_MS;
 	int r;
 
+	r = dump_check_owner(o, t->procs[0].pid, t->procs[0].pid);
+	if (r < 0)
+		return r;
 	if (preread)
 		dump_preread_maps(&t->procs[0]);
 	r = seize_process(t->procs[0].pid, timeout, &t->procs[0].seized);
