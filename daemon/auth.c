@@ -37,9 +37,13 @@ bool auth_may_trace_tree(uid_t uid, gid_t gid, pid_t pid, struct auth_refusal *r
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ pid_t *children = NULL;
 		size_t k = 0;
+		int r;
 
 		*ret = (struct auth_refusal){ .member = queue[i], .reason = "it is not your process" };
-		if (proc_traceable_by(queue[i], uid, gid, &ret->uid, &ret->reason) == 0)
+		r = proc_traceable_by(queue[i], uid, gid, &ret->uid, &ret->reason);
+
+		/* A member gone meanwhile is no member; the root the caller named must be there. */
+		if (r == 0 || (r < 0 && i == 0))
 			return false;
 		if (proc_read_children(queue[i], &children, &k) < 0)
 			continue; /* gone meanwhile */

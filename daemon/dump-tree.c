@@ -61,14 +61,14 @@ int dump_check_owner(const struct dump_options *o, pid_t pid, pid_t root)
 	if (r < 0)
 		return log_error_errno(r, "Cannot read /proc/%d/status: %m", (int) pid);
 	if (pid == root)
-		return log_error_errno(-EPERM, "PID %d (uid %u) is not the job owner's (uid %u) to "
-					       "snapshot: %s",
-				       (int) pid, (unsigned) uid, (unsigned) o->owner_uid, why);
-	return log_error_errno(-EPERM, "PID %d (uid %u), a descendant of PID %d, is not the job "
-				       "owner's (uid %u) to snapshot: %s. A snapshot takes every "
-				       "descendant; only root may snapshot a tree with another "
-				       "user's processes",
-			       (int) pid, (unsigned) uid, (int) root, (unsigned) o->owner_uid, why);
+		return log_error_errno(-EPERM, "The job's owner (uid %u) may not snapshot PID %d "
+					       "(uid %u): %s",
+				       (unsigned) o->owner_uid, (int) pid, (unsigned) uid, why);
+	return log_error_errno(-EPERM, "The job's owner (uid %u) may not snapshot PID %d (uid %u), "
+				       "a descendant of PID %d: %s. A snapshot takes every "
+				       "descendant; only root may take one with a process its "
+				       "owner could not trace itself",
+			       (unsigned) o->owner_uid, (int) pid, (unsigned) uid, (int) root, why);
 }
 
 static int add_live(struct dump_tree *t, pid_t pid, int timeout_ms)
