@@ -107,6 +107,8 @@ static int add_child(struct dump_tree *t, pid_t parent, pid_t pid, int timeout_m
 		if (r < 0)
 			return r;
 		r = seize_check(pid);
+		if (r == -ESRCH)
+			continue; /* it exited since its stat was read: a zombie now, or gone */
 		if (r < 0)
 			return r;
 		r = add_live(t, pid, timeout_ms);

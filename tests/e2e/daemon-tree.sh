@@ -18,7 +18,10 @@
 #   - a watched tree whose child later makes itself not dumpable: the
 #     next snapshot fails naming that child (the engine checks every
 #     member, not only Watch), the job's last error says so, no version
-#     is added and every process runs on.
+#     is added and every process runs on;
+#   - a process whose fd 3 is a pipe to a process outside the tree: its
+#     job's snapshots fail naming fd 3 and --external pipe=close, and with
+#     that option they succeed; the option is kept across a restart.
 # shellcheck source=daemon-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/daemon-lib.sh"
 e2e_init daemon-tree
@@ -76,7 +79,8 @@ kill_tree() {
 # same_output DIR: DIR/out, once it says PASS, is the reference's byte for byte.
 same_output() {
 	wait_for 120 "the restored tree in $1 did not finish" grep -qx PASS "$1/out"
-	cmp "$T/ref/out" "$1/out" || fail "$1/out differs from the uninterrupted run's"
+	cmp "$T/ref/out" "$1/out" ||
+		fail "$1/out differs from the uninterrupted run's: $(diff "$T/ref/out" "$1/out" | head -n 8)"
 	log "ok: $1/out is the uninterrupted run's ($(wc -l <"$1/out") lines)"
 }
 
@@ -212,6 +216,40 @@ grep -qF "PID $py" <<<"$(job_field later last_error)" ||
 check_running_soon "$d" "the tree's root after the refused snapshot"
 check_running_soon "$py" "the undumpable member after the refused snapshot"
 user_ok unwatch later
+
+log "case: a pipe to a process outside the tree, with and without pipe=close"
+user_dir "$T/e"
+# The reader is ours, not the tree's (a process substitution would be a child of the tree).
+coproc READER { exec cat >/dev/null; }
+E2E_PIDS+=("$READER_PID")
+exec {to_reader}>&"${READER[1]}" # a subshell does not get the coprocess's own fds
+# On fd 3: stdio on a pipe is not the tree's business (a restore gives it the job's log).
+(cd "$T/e" && exec "$TOOLS/detach" "${AS_USER[@]}" sh -c 'exec 3>&1 >/dev/null
+while :; do sleep 0.1; done' </dev/null >&"$to_reader" 2>/dev/null) &
+e=$!
+E2E_PIDS+=("$e")
+user_pids+=("$e")
+wait_for 10 "pid $e did not become the user's" uid_is "$e" "$uid"
+user_ok watch "$e" --name piped --every 1h
+wait_job piped "j is not None and j.get('last_error')" 30 "an error of job piped"
+err=$(job_field piped last_error)
+grep -qF "fd 3 of PID $e is a pipe" <<<"$err" && grep -qF "pipe=close" <<<"$err" ||
+	fail "the error of job piped does not name its pipe and the option: $err"
+[ "$(job_field piped versions)" = 0 ] || fail "job piped holds versions though its pipe was refused"
+user_ok unwatch piped
+user_ok watch "$e" --name piped --every 1h --external pipe=close
+wait_versions piped 1 30
+[ -z "$(job_field piped last_error)" ] || fail "job piped with pipe=close failed: $(job_field piped last_error)"
+check_running_soon "$e" "the piped tree after its snapshot"
+log "ok: with pipe=close, version $(version_numbers piped | tail -n 1)"
+user_ok unwatch piped
+
+log "case: pipe_close survives a daemon restart"
+user_ok watch "$e" --name kept --every 1h --external pipe=close --external tcp=close
+daemon_restart
+[ "$(job_field kept pipe_close)" = true ] && [ "$(job_field kept tcp_close)" = true ] ||
+	fail "after a restart job kept says pipe_close $(job_field kept pipe_close), tcp_close $(job_field kept tcp_close)"
+user_ok unwatch kept
 
 daemon_healthy "the tree scenarios"
 daemon_stop
