@@ -781,8 +781,9 @@ int verb_restore_daemon(int argc, char **argv)
 		if (c == 'h') {
 			printf("Usage: ckptd %s\n"
 			       "       ckptd restore -D DIR\n\n"
-			       "Asks the daemon to bring back the job NAME's process from\n"
-			       "VERSION (default: the newest good one) and to watch it on.\n"
+			       "Asks the daemon to bring back the job NAME's process, and every\n"
+			       "descendant saved with it, from VERSION (default: the newest good\n"
+			       "one) and to watch it on.\n"
 			       "With -D, restores the image in DIR in this process, without\n"
 			       "a daemon.\n\n"
 			       "  --attach           the process's stdio that was a terminal or\n"

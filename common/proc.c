@@ -1534,7 +1534,11 @@ int proc_traceable_by(pid_t pid, uid_t uid, gid_t gid, uid_t *ret_uid, const cha
 	 * (the kernel's task_dump_owner, kept so for ps).
 	 */
 	(void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-	if (stat(path, &sb) < 0 || sb.st_uid != uid) {
+	if (stat(path, &sb) < 0) {
+		r = errno == ENOENT ? -ESRCH : -errno; /* it ended since its status was read */
+		goto out;
+	}
+	if (sb.st_uid != uid) {
 		*ret_reason = "it is not dumpable (it changed its credentials or asked not to be "
 			      "traced)";
 		goto out;

@@ -246,6 +246,8 @@ user_ok unwatch piped
 
 log "case: pipe_close survives a daemon restart"
 user_ok watch "$e" --name kept --every 1h --external pipe=close --external tcp=close
+wait_versions kept 1 30 # or the restarted daemon takes the first one now, and is busy
+wait_job kept "j is not None and j['state'] == 'watching'" 30 "job kept idle"
 daemon_restart
 [ "$(job_field kept pipe_close)" = true ] && [ "$(job_field kept tcp_close)" = true ] ||
 	fail "after a restart job kept says pipe_close $(job_field kept pipe_close), tcp_close $(job_field kept tcp_close)"
