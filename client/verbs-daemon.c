@@ -27,6 +27,7 @@ enum {
 	ARG_RESTORE_ON_BOOT,
 	ARG_ATTACH,
 	ARG_EXTERNAL,
+	ARG_PIDNS,
 };
 
 #define COMMON_OPTIONS                                                                             \
@@ -307,7 +308,7 @@ static int missing(json_object *reply, const char *method, const char *what)
 
 #define WATCH_SYNOPSIS                                                                             \
 	"watch PID [--name NAME] [--every 10m] [--keep 6] [--restore-on-boot] "                      \
-	"[--external tcp=close] [--json] [--socket PATH]"
+	"[--external WHAT=close]... [--json] [--socket PATH]"
 
 int verb_watch(int argc, char **argv)
 {
@@ -324,7 +325,7 @@ int verb_watch(int argc, char **argv)
 	const char *name = NULL;
 	uint64_t every = 0;
 	uint32_t keep = 0;
-	bool restore_on_boot = false, tcp_close = false;
+	bool restore_on_boot = false, tcp_close = false, pipe_close = false;
 	json_object *params, *reply = NULL, *job;
 	struct job_view v;
 	char name_buf[REMOTE_STRING_MAX], interval[FORMAT_DURATION_MAX];
@@ -362,21 +363,22 @@ int verb_watch(int argc, char **argv)
 			restore_on_boot = true;
 			break;
 		case ARG_EXTERNAL:
-			if (strcmp(optarg, "tcp=close") != 0) {
-				log_error("--external %s: the only choice is tcp=close", optarg);
+			if (parse_external(optarg, &tcp_close, &pipe_close) < 0)
 				return EXIT_USAGE;
-			}
-			tcp_close = true;
 			break;
 		case 'h':
 			printf("Usage: ckptd " WATCH_SYNOPSIS "\n\n"
-			       "Asks the daemon to snapshot process PID on a timer.\n\n"
+			       "Asks the daemon to snapshot process PID and all its descendants\n"
+			       "on a timer.\n\n"
 			       "  --name NAME        the job's name (default: the process's name)\n"
 			       "  --every TIME       how often: 30s, 10m, 2h, 1d (default 10m)\n"
 			       "  --keep N           how many versions to keep (default 6)\n"
 			       "  --restore-on-boot  bring the process back after a reboot\n"
 			       "  --external tcp=close  give TCP sockets up: each snapshot records\n"
-			       "                     them closed, a restore makes them disconnected"
+			       "                     them closed, a restore makes them disconnected\n"
+			       "  --external pipe=close  give up pipes to processes outside the\n"
+			       "                     tree: a restore brings them back with that end\n"
+			       "                     closed"
 			       COMMON_HELP);
 			return 0;
 		default:
@@ -405,6 +407,8 @@ int verb_watch(int argc, char **argv)
 					       json_object_new_boolean(1));
 		if (tcp_close)
 			json_object_object_add(params, "tcp_close", json_object_new_boolean(1));
+		if (pipe_close)
+			json_object_object_add(params, "pipe_close", json_object_new_boolean(1));
 	}
 	if (call_daemon(&o, "io.ckptd.Watch", params, false, &reply) < 0)
 		return 1;
@@ -743,17 +747,19 @@ static void warn_skipped(json_object *reply, const char *name)
 int verb_restore_daemon(int argc, char **argv)
 {
 	static const char synopsis[] =
-		"restore NAME[@VERSION] [--attach] [--json] [--socket PATH]";
+		"restore NAME[@VERSION] [--attach] [--pidns] [--json] [--socket PATH]";
 	static const struct option options[] = {
 		COMMON_OPTIONS,
 		{ "attach", no_argument, NULL, ARG_ATTACH },
+		{ "pidns", no_argument, NULL, ARG_PIDNS },
 		{},
 	};
 	struct daemon_options o = {};
 	_cleanup_free_ char *name = NULL;
 	json_object *params, *reply = NULL;
 	char name_buf[REMOTE_STRING_MAX];
-	int64_t version, pid, got;
+	int64_t version, pid, saved, got;
+	bool pidns = false;
 	int c;
 
 	if (restore_is_local(argc, argv))
@@ -768,11 +774,16 @@ int verb_restore_daemon(int argc, char **argv)
 			o.pass_stdio = true;
 			continue;
 		}
+		if (c == ARG_PIDNS) {
+			pidns = true;
+			continue;
+		}
 		if (c == 'h') {
 			printf("Usage: ckptd %s\n"
 			       "       ckptd restore -D DIR\n\n"
-			       "Asks the daemon to bring back the job NAME's process from\n"
-			       "VERSION (default: the newest good one) and to watch it on.\n"
+			       "Asks the daemon to bring back the job NAME's process, and every\n"
+			       "descendant saved with it, from VERSION (default: the newest good\n"
+			       "one) and to watch it on.\n"
 			       "With -D, restores the image in DIR in this process, without\n"
 			       "a daemon.\n\n"
 			       "  --attach           the process's stdio that was a terminal or\n"
@@ -780,7 +791,10 @@ int verb_restore_daemon(int argc, char **argv)
 			       "                     and stderr (not as controlling terminal);\n"
 			       "                     without it, a terminal becomes a new\n"
 			       "                     pseudo-terminal and a pipe the job's log,\n"
-			       "                     both written to output.log\n" COMMON_HELP,
+			       "                     both written to output.log\n"
+			       "  --pidns            in a new PID namespace, where the saved PIDs\n"
+			       "                     are free even if other processes hold them\n"
+			       "                     out here\n" COMMON_HELP,
 			       synopsis);
 			return 0;
 		}
@@ -798,6 +812,8 @@ int verb_restore_daemon(int argc, char **argv)
 		json_object_object_add(params, "version", json_object_new_int64(version));
 	if (params && o.pass_stdio)
 		json_object_object_add(params, "attach", json_object_new_boolean(true));
+	if (params && pidns)
+		json_object_object_add(params, "pidns", json_object_new_boolean(true));
 	if (call_daemon(&o, "io.ckptd.Restore", params, true, &reply) < 0)
 		return 1;
 	if (o.json)
@@ -805,15 +821,23 @@ int verb_restore_daemon(int argc, char **argv)
 	else {
 		warn_skipped(reply, name);
 		pid = reply_int(reply, "pid");
+		saved = reply_int(reply, "saved_pid");
 		got = reply_int(reply, "version");
 		printable(name_buf, sizeof(name_buf), name);
 		if (pid < 0)
 			printf("\"%s\" restored\n", name_buf);
-		else if (got < 0)
-			printf("pid %" PRIi64 " running again from \"%s\"\n", pid, name_buf);
-		else
-			printf("pid %" PRIi64 " running again from \"%s\" version %" PRIi64 "\n",
-			       pid, name_buf, got);
+		else {
+			if (saved >= 0 && saved != pid)
+				printf("pid %" PRIi64 " running again in a new PID namespace (PID "
+				       "%" PRIi64 " outside it)",
+				       saved, pid);
+			else
+				printf("pid %" PRIi64 " running again", pid);
+			printf(" from \"%s\"", name_buf);
+			if (got >= 0)
+				printf(" version %" PRIi64, got);
+			printf("\n");
+		}
 	}
 	json_object_put(reply);
 	return 0;

@@ -1494,3 +1494,57 @@ int proc_readlink(pid_t pid, const char *what, char **ret)
 	}
 	return -E2BIG;
 }
+
+/* The first of the process's uids that is not uid: the one to name in a refusal. */
+static uid_t differing_uid(const struct proc_status *st, uid_t uid)
+{
+	for (int i = 0; i < 4; i++)
+		if (st->uid[i] != uid)
+			return st->uid[i];
+	return st->uid[1];
+}
+
+int proc_traceable_by(pid_t pid, uid_t uid, gid_t gid, uid_t *ret_uid, const char **ret_reason)
+{
+	struct proc_status st = {};
+	char path[32];
+	struct stat sb;
+	int r = proc_read_status(pid, &st);
+
+	if (r < 0)
+		return r;
+	*ret_uid = differing_uid(&st, uid);
+	r = 0;
+	if (st.state == 'Z' || st.state == 'X') {
+		r = 1; /* a zombie holds nothing of its user's but an exit status */
+		goto out;
+	}
+	for (int i = 0; i < 4; i++)
+		if (st.uid[i] != uid || st.gid[i] != gid) {
+			*ret_reason = "it runs as another user or group";
+			goto out;
+		}
+	if (st.cap_prm != 0) {
+		*ret_reason = "it holds capabilities";
+		goto out;
+	}
+	/*
+	 * A process that is not dumpable has the files under /proc/PID owned by
+	 * root; not the directory itself, which always shows the effective uid
+	 * (the kernel's task_dump_owner, kept so for ps).
+	 */
+	(void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	if (stat(path, &sb) < 0) {
+		r = errno == ENOENT ? -ESRCH : -errno; /* it ended since its status was read */
+		goto out;
+	}
+	if (sb.st_uid != uid) {
+		*ret_reason = "it is not dumpable (it changed its credentials or asked not to be "
+			      "traced)";
+		goto out;
+	}
+	r = 1;
+out:
+	proc_status_done(&st);
+	return r;
+}

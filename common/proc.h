@@ -166,5 +166,14 @@ int proc_read_tids(pid_t pid, pid_t **ret, size_t *ret_n);
 int proc_read_fds(pid_t pid, int **ret, size_t *ret_n);
 /* Direct children of every thread of pid (task/TID/children), sorted, no duplicates. */
 int proc_read_children(pid_t pid, pid_t **ret, size_t *ret_n);
+/*
+ * Whether user uid:gid could ptrace pid itself, as the kernel's own check
+ * would say: the same real, effective, saved and fs uids and gids, no
+ * capabilities, dumpable (its /proc files are the user's); a zombie is
+ * anyone's. 1 yes; 0 no, with
+ * *ret_reason saying why and *ret_uid the process's uid that differs (its
+ * effective uid when the uids agree); -ESRCH gone, or another -errno.
+ */
+int proc_traceable_by(pid_t pid, uid_t uid, gid_t gid, uid_t *ret_uid, const char **ret_reason);
 /* readlink() of /proc/PID/<what> (e.g. "exe", "cwd", "fd/3"), newly allocated. */
 int proc_readlink(pid_t pid, const char *what, char **ret);

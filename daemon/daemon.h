@@ -85,7 +85,8 @@ struct job {
 	uint64_t interval_ns;
 	unsigned keep;
 	bool restore_on_boot;
-	bool tcp_close; /* --external tcp=close */
+	bool tcp_close;	 /* --external tcp=close */
+	bool pipe_close; /* --external pipe=close */
 	uint64_t created_ns;
 	enum job_state state;
 	char *last_error;
@@ -111,6 +112,7 @@ struct work {
 	enum work_kind kind;
 	uint64_t version;  /* restore: which; 0 = newest good */
 	bool scheduled;	   /* by the job's timer or at start-up, not by a caller */
+	bool pidns;	   /* restore: into a new PID namespace */
 	pid_t pid;	   /* the worker */
 	int fd;		   /* its result pipe */
 	int pidfd;
@@ -176,9 +178,16 @@ int job_load_all(struct manager *m);
 struct job *job_find(struct manager *m, const char *name);
 struct job *job_find_pid(struct manager *m, pid_t pid);
 unsigned jobs_of(struct manager *m, uid_t uid);
+/* What Watch asked for a job beyond its process and owner. */
+struct job_settings {
+	uint64_t interval_ns;
+	unsigned keep;
+	bool restore_on_boot;
+	bool tcp_close;
+	bool pipe_close;
+};
 int job_new(struct manager *m, const char *name, pid_t pid, uint64_t start_time, uid_t owner,
-	    gid_t owner_gid, uint64_t interval_ns, unsigned keep, bool restore_on_boot, bool tcp_close,
-	    struct job **ret);
+	    gid_t owner_gid, const struct job_settings *s, struct job **ret);
 int job_save(struct job *j);
 void job_remove(struct job *j);
 void job_refresh(struct job *j);
@@ -197,8 +206,12 @@ bool job_process_alive(const struct job *j);
  */
 int work_start(struct job *j, enum work_kind kind, uint64_t version, bool scheduled,
 	       struct work **ret);
-/* A restore whose terminal or pipe stdio becomes stdio[0..2] (taken over, closed here). */
-int work_start_attached(struct job *j, uint64_t version, int stdio[3], struct work **ret);
+/*
+ * A restore a caller asked for: with stdio (taken over, closed here), the
+ * process's terminal or pipe stdio becomes stdio[0..2]; with pidns, the tree
+ * comes back in a new PID namespace.
+ */
+int work_start_restore(struct job *j, uint64_t version, bool pidns, int *stdio, struct work **ret);
 int work_add_waiter(struct work *w, struct connection *c, bool more);
 void work_drop_connection(struct manager *m, struct connection *c);
 int work_spawner_io(sd_event_source *s, int fd, uint32_t revents, void *userdata);
@@ -221,7 +234,14 @@ void control_close_all(struct manager *m);
 void methods_dispatch(struct connection *c, struct varlink_call *call);
 
 /* auth.c */
-bool auth_may_trace(uid_t uid, gid_t gid, pid_t pid, const char **ret_reason);
+/* Why a caller may not watch a tree: which member, its uid, and what is wrong. */
+struct auth_refusal {
+	pid_t member;
+	uid_t uid;
+	const char *reason;
+};
+/* Whether the caller could ptrace pid and every descendant itself (root: always). */
+bool auth_may_trace_tree(uid_t uid, gid_t gid, pid_t pid, struct auth_refusal *ret);
 bool auth_owns(uid_t uid, const struct job *j);
 
 /* sandbox.c */

@@ -16,6 +16,7 @@
 
 #include "dump.h"
 #include "log.h"
+#include "proc.h"
 #include "util.h"
 
 bool dump_tree_has(const struct dump_tree *t, pid_t pid)
@@ -69,6 +70,30 @@ static int check_sharing(pid_t parent, pid_t pid, struct snapshot_member *m)
 	return 0;
 }
 
+int dump_check_owner(const struct dump_options *o, pid_t pid, pid_t root)
+{
+	const char *why = "?";
+	uid_t uid = 0;
+	int r;
+
+	if (!o->check_owner)
+		return 0;
+	r = proc_traceable_by(pid, o->owner_uid, o->owner_gid, &uid, &why);
+	if (r == -ENOENT || r == -ESRCH || r > 0)
+		return 0; /* gone: the freeze or the capture that comes next says so */
+	if (r < 0)
+		return log_error_errno(r, "Cannot read /proc/%d/status: %m", (int) pid);
+	if (pid == root)
+		return log_error_errno(-EPERM, "The job's owner (uid %u) may not snapshot PID %d "
+					       "(uid %u): %s",
+				       (unsigned) o->owner_uid, (int) pid, (unsigned) uid, why);
+	return log_error_errno(-EPERM, "The job's owner (uid %u) may not snapshot PID %d (uid %u), "
+				       "a descendant of PID %d: %s. A snapshot takes every "
+				       "descendant; only root may take one with a process its "
+				       "owner could not trace itself",
+			       (unsigned) o->owner_uid, (int) pid, (unsigned) uid, (int) root, why);
+}
+
 static int add_live(struct dump_tree *t, pid_t pid, int timeout_ms)
 {
 	struct dump_ctx *c;
@@ -100,7 +125,13 @@ static int add_child(struct dump_tree *t, pid_t parent, pid_t pid, int timeout_m
 			return log_error_errno(r, "Cannot read /proc/%d/stat: %m", (int) pid);
 		if (st.state == 'Z' || st.state == 'X')
 			return st.exit_signal == 0 ? 0 : add_member(t, parent, &st);
+		/* Before it is touched: another user's process is not even stopped. */
+		r = dump_check_owner(t->procs[0].opts, pid, t->procs[0].pid);
+		if (r < 0)
+			return r;
 		r = seize_check(pid);
+		if (r == -ESRCH)
+			continue; /* it exited since its stat was read: a zombie now, or gone */
 		if (r < 0)
 			return r;
 		r = add_live(t, pid, timeout_ms);
@@ -139,6 +170,16 @@ int dump_seize_tree(struct dump_tree *t, int timeout_ms)
 			if (r < 0)
 				return r;
 		}
+	}
+	/*
+	 * Again, now that nothing can change its credentials: one could have
+	 * exec'd a setuid program between its check and its freeze.
+	 */
+	for (size_t i = 0; i < t->n; i++) {
+		int r = dump_check_owner(t->procs[0].opts, t->procs[i].pid, t->procs[0].pid);
+
+		if (r < 0)
+			return r;
 	}
 	for (size_t i = 0; i < t->n; i++) {
 		t->procs[i].tree = t;

@@ -307,12 +307,16 @@ static int write_image(struct dump_tree *t, struct image_writer *w, const char *
 /*
  * A snapshot of a process that ended while its copy was read would bring
  * back a computation that already finished (or crashed): rather keep the
- * versions before it and say what happened.
+ * versions before it and say what happened. That is the root's to say: a
+ * member ending meanwhile is a tree's ordinary life (a shell's sleep, a
+ * compiler under make), and its copy, taken at the instant, reads on.
  */
 static int check_target_lives(const struct dump_ctx *c)
 {
 	uint64_t t;
 
+	if (c->index > 0)
+		return 0;
 	if (proc_start_time(c->pid, &t) >= 0 && t == c->snap->proc.start_time)
 		return 0;
 	return log_error_errno(-ESRCH,
@@ -408,6 +412,9 @@ static int freeze_tree(struct dump_tree *t, bool preread)
 	int timeout = o->freeze_timeout_ms ? o->freeze_timeout_ms : DEFAULT_FREEZE_TIMEOUT_MS;
 	int r;
 
+	r = dump_check_owner(o, t->procs[0].pid, t->procs[0].pid);
+	if (r < 0)
+		return r;
 	if (preread)
 		dump_preread_maps(&t->procs[0]);
 	r = seize_process(t->procs[0].pid, timeout, &t->procs[0].seized);

@@ -81,8 +81,14 @@ struct dump_tree {
 };
 
 /* dump-tree.c */
-/* Freezes every descendant of procs[0] (frozen already); zombies become its members. */
+/*
+ * Freezes every descendant of procs[0] (frozen already); zombies become its
+ * members. With opts->check_owner each is checked before it is seized, and
+ * every one again once all are frozen.
+ */
 int dump_seize_tree(struct dump_tree *t, int timeout_ms);
+/* With o->check_owner: -EPERM (said why, naming pid and its uid) unless the owner could trace pid. */
+int dump_check_owner(const struct dump_options *o, pid_t pid, pid_t root);
 /* Whether pid is the root or a member (live or zombie) found so far. */
 bool dump_tree_has(const struct dump_tree *t, pid_t pid);
 /* A socket pair end a process before c saved, and its other end, in ret[0..1]. */

@@ -21,6 +21,16 @@ struct dump_options {
 	bool yield_after_thaw;	/* once the target runs again, give way to it (for a while) */
 	bool tcp_close;		/* --external tcp=close: TCP sockets are saved as closed */
 	bool pipe_close;	/* --external pipe=close: pipes to outside the tree come back closed */
+	/*
+	 * On behalf of an unprivileged owner: every member must be a process
+	 * the owner could ptrace itself (its uids and gids, no capabilities,
+	 * dumpable), checked before it is seized and again once all are frozen;
+	 * one that is not (a setuid child, one that changed its uid) fails the
+	 * snapshot, naming it.
+	 */
+	bool check_owner;
+	uid_t owner_uid;
+	gid_t owner_gid;
 	int zstd_level;		/* 0: the default */
 	int freeze_timeout_ms;	/* how long a thread may take to stop; 0: the default */
 	int store_dfd;		/* a job's page store, or -1: the image carries its own */

@@ -80,6 +80,7 @@ static json_object *saved_json(const struct job *j)
 	json_object_object_add(o, "keep", json_object_new_int((int) j->keep));
 	json_object_object_add(o, "restore_on_boot", json_object_new_boolean(j->restore_on_boot));
 	json_object_object_add(o, "tcp_close", json_object_new_boolean(j->tcp_close));
+	json_object_object_add(o, "pipe_close", json_object_new_boolean(j->pipe_close));
 	json_object_object_add(o, "created_ns", json_object_new_int64((int64_t) j->created_ns));
 	if (j->log)
 		json_object_object_add(o, "log", json_object_new_string(j->log));
@@ -176,8 +177,7 @@ static struct job *job_alloc(struct manager *m, const char *name)
 }
 
 int job_new(struct manager *m, const char *name, pid_t pid, uint64_t start_time, uid_t owner,
-	    gid_t owner_gid, uint64_t interval_ns, unsigned keep, bool restore_on_boot, bool tcp_close,
-	    struct job **ret)
+	    gid_t owner_gid, const struct job_settings *s, struct job **ret)
 {
 	struct job *j = job_alloc(m, name);
 	int r;
@@ -188,10 +188,11 @@ int job_new(struct manager *m, const char *name, pid_t pid, uint64_t start_time,
 	j->start_time = start_time;
 	j->owner = owner;
 	j->owner_gid = owner_gid;
-	j->interval_ns = interval_ns;
-	j->keep = keep;
-	j->restore_on_boot = restore_on_boot;
-	j->tcp_close = tcp_close;
+	j->interval_ns = s->interval_ns;
+	j->keep = s->keep;
+	j->restore_on_boot = s->restore_on_boot;
+	j->tcp_close = s->tcp_close;
+	j->pipe_close = s->pipe_close;
 	j->created_ns = now_ns(CLOCK_REALTIME);
 	j->state = JOB_STATE_WATCHING;
 	r = job_save(j);
@@ -264,6 +265,8 @@ static int parse_job(json_object *o, struct job *j)
 	j->restore_on_boot = json_object_object_get_ex(o, "restore_on_boot", &x) &&
 			     json_object_get_boolean(x);
 	j->tcp_close = json_object_object_get_ex(o, "tcp_close", &x) && json_object_get_boolean(x);
+	/* Absent in a job.json from before pipe=close: false. */
+	j->pipe_close = json_object_object_get_ex(o, "pipe_close", &x) && json_object_get_boolean(x);
 	if (json_object_object_get_ex(o, "log", &x) && json_object_is_type(x, json_type_string))
 		j->log = strdup(json_object_get_string(x));
 	if (json_object_object_get_ex(o, "last_error", &x) &&
@@ -378,6 +381,7 @@ json_object *job_to_json(const struct job *j)
 	json_object_object_add(o, "keep", json_object_new_int((int) j->keep));
 	json_object_object_add(o, "restore_on_boot", json_object_new_boolean(j->restore_on_boot));
 	json_object_object_add(o, "tcp_close", json_object_new_boolean(j->tcp_close));
+	json_object_object_add(o, "pipe_close", json_object_new_boolean(j->pipe_close));
 	json_object_object_add(o, "versions", json_object_new_int((int) j->n_versions));
 	json_object_object_add(o, "newest", opt_int(j->newest != 0, (int64_t) j->newest));
 	json_object_object_add(o, "size", json_object_new_int64((int64_t) j->size));

@@ -113,6 +113,7 @@ static void default_name(struct manager *m, const char *comm, pid_t pid, char *b
 static bool check_target(struct connection *c, pid_t pid, struct proc_stat *ret)
 {
 	json_object *p = json_object_new_object();
+	struct auth_refusal no;
 	const char *why = NULL;
 
 	json_object_object_add(p, "pid", json_object_new_int(pid));
@@ -133,9 +134,16 @@ static bool check_target(struct connection *c, pid_t pid, struct proc_stat *ret)
 				  "Cannot watch PID %d: %s", (int) pid, why);
 		return false;
 	}
-	if (!auth_may_trace(c->uid, c->gid, pid, &why)) {
-		control_error_msg(c, "io.ckptd.PermissionDenied", NULL,
-				  "You may not watch PID %d: %s", (int) pid, why);
+	if (!auth_may_trace_tree(c->uid, c->gid, pid, &no)) {
+		if (no.member == pid)
+			control_error_msg(c, "io.ckptd.PermissionDenied", NULL,
+					  "You may not watch PID %d: %s", (int) pid, no.reason);
+		else
+			control_error_msg(c, "io.ckptd.PermissionDenied", NULL,
+					  "You may not watch PID %d: its descendant PID %d (uid %u) "
+					  "is not yours to trace: %s. A snapshot takes every "
+					  "descendant; only root may watch this tree",
+					  (int) pid, (int) no.member, (unsigned) no.uid, no.reason);
 		return false;
 	}
 	return true;
@@ -164,7 +172,7 @@ static bool check_limits(struct connection *c)
 struct watch_params {
 	int64_t pid, interval, keep;
 	const char *name;
-	bool restore_on_boot, tcp_close;
+	bool restore_on_boot, tcp_close, pipe_close;
 };
 
 static bool watch_params(struct connection *c, struct varlink_call *call, struct watch_params *w)
@@ -197,6 +205,8 @@ static bool watch_params(struct connection *c, struct varlink_call *call, struct
 		bad = "restore_on_boot";
 	else if (varlink_param_bool(p, "tcp_close", false, &w->tcp_close) < 0)
 		bad = "tcp_close";
+	else if (varlink_param_bool(p, "pipe_close", false, &w->pipe_close) < 0)
+		bad = "pipe_close";
 	if (bad) {
 		invalid_parameter(c, bad);
 		return false;
@@ -224,8 +234,9 @@ static bool watch_params(struct connection *c, struct varlink_call *call, struct
 static void m_watch(struct connection *c, struct varlink_call *call)
 {
 	static const char *const allowed[] = { "pid", "name", "interval_ns", "keep",
-					       "restore_on_boot", "tcp_close", NULL };
+					       "restore_on_boot", "tcp_close", "pipe_close", NULL };
 	struct manager *m = c->m;
+	struct job_settings settings;
 	struct watch_params w;
 	struct proc_stat st;
 	struct job *j;
@@ -247,13 +258,17 @@ static void m_watch(struct connection *c, struct varlink_call *call)
 		snprintf(name, sizeof(name), "%s", w.name);
 	else
 		default_name(m, st.comm, (pid_t) w.pid, name, sizeof(name));
+	settings = (struct job_settings){ .interval_ns = (uint64_t) w.interval,
+					  .keep = (unsigned) w.keep,
+					  .restore_on_boot = w.restore_on_boot,
+					  .tcp_close = w.tcp_close,
+					  .pipe_close = w.pipe_close };
 	if (job_find(m, name)) {
 		control_error_msg(c, "io.ckptd.JobExists", named("name", name),
 				  "A job named \"%s\" exists already; choose another --name", name);
 		return;
 	}
-	if (job_new(m, name, (pid_t) w.pid, st.starttime, c->uid, c->gid, (uint64_t) w.interval,
-		    (unsigned) w.keep, w.restore_on_boot, w.tcp_close, &j) < 0) {
+	if (job_new(m, name, (pid_t) w.pid, st.starttime, c->uid, c->gid, &settings, &j) < 0) {
 		control_error_msg(c, "io.ckptd.SnapshotFailed", named("name", name),
 				  "Cannot create job \"%s\": %s", name, log_last_error());
 		return;
@@ -286,33 +301,19 @@ static void m_unwatch(struct connection *c, struct varlink_call *call)
 	control_reply(c, o, false);
 }
 
-/*
- * Starts (or joins) a work and makes the caller wait for its end. A restore
- * with stdio (taken over) always starts one: m_restore saw no work running.
- */
+/* Makes the caller wait for the end of the work just started or joined (r < 0: not started). */
 static void wait_for(struct connection *c, struct varlink_call *call, struct job *j,
-		     enum work_kind kind, uint64_t version, int *stdio)
+		     enum work_kind kind, int r)
 {
-	struct work *w = j->work;
-	int r;
-
-	if (w && w->kind != kind) {
-		busy(c, j);
+	if (r < 0) {
+		control_error_msg(c, kind == WORK_KIND_SNAPSHOT ? "io.ckptd.SnapshotFailed"
+								: "io.ckptd.RestoreFailed",
+				  named("name", j->name), "Cannot start: %s", strerror(-r));
 		return;
-	}
-	if (!w) {
-		r = stdio ? work_start_attached(j, version, stdio, &w)
-			  : work_start(j, kind, version, /* scheduled= */ false, &w);
-		if (r < 0) {
-			control_error_msg(c, kind == WORK_KIND_SNAPSHOT ? "io.ckptd.SnapshotFailed"
-									: "io.ckptd.RestoreFailed",
-					  named("name", j->name), "Cannot start: %s", strerror(-r));
-			return;
-		}
 	}
 	if (call->oneway)
 		return;
-	if (work_add_waiter(w, c, call->more) < 0)
+	if (work_add_waiter(j->work, c, call->more) < 0)
 		control_error_msg(c, "io.ckptd.Busy", named("name", j->name), "Out of memory");
 }
 
@@ -331,16 +332,22 @@ static void m_snapshot(struct connection *c, struct varlink_call *call)
 				  (int) j->pid, j->name, j->name);
 		return;
 	}
-	wait_for(c, call, j, WORK_KIND_SNAPSHOT, 0, NULL);
+	if (j->work && j->work->kind != WORK_KIND_SNAPSHOT) {
+		busy(c, j);
+		return;
+	}
+	/* A snapshot already running (the timer's) is joined. */
+	wait_for(c, call, j, WORK_KIND_SNAPSHOT,
+		 j->work ? 0 : work_start(j, WORK_KIND_SNAPSHOT, 0, /* scheduled= */ false, NULL));
 }
 
 static void m_restore(struct connection *c, struct varlink_call *call)
 {
-	static const char *const allowed[] = { "name", "version", "attach", NULL };
+	static const char *const allowed[] = { "name", "version", "attach", "pidns", NULL };
 	_cleanup_free_ uint64_t *v = NULL;
 	_cleanup_close_ int dfd = -EBADF;
 	int64_t version = 0;
-	bool found = false, attach = false;
+	bool found = false, attach = false, pidns = false;
 	int stdio[CONTROL_PASSED_FDS_MAX];
 	struct job *j;
 	size_t n = 0;
@@ -353,6 +360,14 @@ static void m_restore(struct connection *c, struct varlink_call *call)
 	}
 	if (varlink_param_bool(call->parameters, "attach", false, &attach) < 0) {
 		invalid_parameter(c, "attach");
+		return;
+	}
+	/*
+	 * Allowed to an owner: the worker is root, and the namespace holds
+	 * only the tree, restored with the owner's credentials.
+	 */
+	if (varlink_param_bool(call->parameters, "pidns", false, &pidns) < 0) {
+		invalid_parameter(c, "pidns");
 		return;
 	}
 	if (j->work) {
@@ -384,7 +399,8 @@ static void m_restore(struct connection *c, struct varlink_call *call)
 				  "(SCM_RIGHTS); none came");
 		return;
 	}
-	wait_for(c, call, j, WORK_KIND_RESTORE, (uint64_t) version, attach ? stdio : NULL);
+	wait_for(c, call, j, WORK_KIND_RESTORE,
+		 work_start_restore(j, (uint64_t) version, pidns, attach ? stdio : NULL, NULL));
 }
 
 static void m_list(struct connection *c, struct varlink_call *call)

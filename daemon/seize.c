@@ -19,6 +19,7 @@
 #include "util.h"
 
 #define PF_KTHREAD 0x00200000
+#define PF_EXITING 0x00000004
 
 /* A time namespace is allowed: its clocks are recorded and recreated (timens.c). */
 static int check_namespaces(pid_t pid)
@@ -143,12 +144,22 @@ static int describe_stuck(pid_t pid, pid_t tid, int timeout_ms)
 			       ps.state == 'D' ? ", uninterruptible" : "");
 }
 
-static bool exiting(pid_t tid)
+/*
+ * PTRACE_SEIZE refuses a thread that has begun to exit with EPERM, as it
+ * does one it may not trace: a tree's short-lived children often are.
+ */
+static bool thread_exiting(pid_t pid, pid_t tid)
 {
+	_cleanup_free_ char *buf = NULL;
 	struct proc_stat ps;
-	int r = proc_read_stat(tid, &ps);
+	char path[64];
+	size_t len;
 
-	return r == -ENOENT || r == -ESRCH || (r >= 0 && (ps.state == 'Z' || ps.state == 'X'));
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int) pid, (int) tid);
+	if (read_full_file_at(AT_FDCWD, path, 4096, &buf, &len) < 0)
+		return true; /* gone already */
+	return proc_stat_parse(buf, len, &ps) >= 0 &&
+	       ((ps.flags & PF_EXITING) || ps.state == 'Z' || ps.state == 'X');
 }
 
 /* Seizes and interrupts the threads not yet held; 1 if any was new. */
@@ -166,8 +177,10 @@ static int seize_new_threads(struct seized *s, int timeout_ms)
 			continue;
 		/* Until it stops it runs its own code: seccomp stays on till then. */
 		r = ptrace_seize(tids[i], SEIZE_OPTIONS_RUNNING);
-		if (r == -ESRCH || (r == -EPERM && exiting(tids[i])))
-			continue; /* exited meanwhile (an exiting task refuses with EPERM) */
+		if (r == -EPERM && thread_exiting(s->pid, tids[i]))
+			r = -ESRCH; /* a main thread missing is said below */
+		if (r == -ESRCH)
+			continue; /* exited meanwhile */
 		if (r == -EPERM)
 			return log_error_errno(r, "Cannot attach to thread %d of PID %d: it is "
 						  "traced by someone else or not accessible",

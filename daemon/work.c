@@ -34,12 +34,14 @@ static json_object *request_json(const struct work *w)
 	json_object_object_add(o, "owner_gid", json_object_new_int64(j->owner_gid));
 	json_object_object_add(o, "version", json_object_new_int64((int64_t) w->version));
 	json_object_object_add(o, "scheduled", json_object_new_boolean(w->scheduled));
+	json_object_object_add(o, "pidns", json_object_new_boolean(w->pidns));
 	json_object_object_add(o, "tcp_close", json_object_new_boolean(j->tcp_close));
+	json_object_object_add(o, "pipe_close", json_object_new_boolean(j->pipe_close));
 	return o;
 }
 
 /* stdio: fds for the worker's restore (attach), or NULL. */
-static int start(struct job *j, enum work_kind kind, uint64_t version, bool scheduled,
+static int start(struct job *j, enum work_kind kind, uint64_t version, bool scheduled, bool pidns,
 		 const int *stdio, struct work **ret)
 {
 	struct manager *m = j->m;
@@ -62,6 +64,7 @@ static int start(struct job *j, enum work_kind kind, uint64_t version, bool sche
 	w->kind = kind;
 	w->version = version;
 	w->scheduled = scheduled;
+	w->pidns = pidns;
 	w->fd = w->pidfd = -EBADF;
 	varlink_reader_init(&w->reader, WORKER_MESSAGE_MAX);
 	req = request_json(w);
@@ -91,15 +94,15 @@ static int start(struct job *j, enum work_kind kind, uint64_t version, bool sche
 int work_start(struct job *j, enum work_kind kind, uint64_t version, bool scheduled,
 	       struct work **ret)
 {
-	return start(j, kind, version, scheduled, NULL, ret);
+	return start(j, kind, version, scheduled, /* pidns= */ false, NULL, ret);
 }
 
-int work_start_attached(struct job *j, uint64_t version, int stdio[3], struct work **ret)
+int work_start_restore(struct job *j, uint64_t version, bool pidns, int *stdio, struct work **ret)
 {
-	int r = start(j, WORK_KIND_RESTORE, version, /* scheduled= */ false, stdio, ret);
+	int r = start(j, WORK_KIND_RESTORE, version, /* scheduled= */ false, pidns, stdio, ret);
 
 	/* The spawner has its own copies now. */
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; stdio && i < 3; i++)
 		(void) close(stdio[i]);
 	return r;
 }

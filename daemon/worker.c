@@ -116,6 +116,11 @@ static _noreturn_ void snapshot(int job_dfd, json_object *req, struct report *re
 		.leave_running = true,
 		.yield_after_thaw = get_int(req, "scheduled") != 0, /* json-c reads true as 1 */
 		.tcp_close = get_int(req, "tcp_close") != 0,
+		.pipe_close = get_int(req, "pipe_close") != 0,
+		/* The worker is root: the owner's rights are checked on every member. */
+		.check_owner = get_int(req, "owner") != 0,
+		.owner_uid = (uid_t) get_int(req, "owner"),
+		.owner_gid = (gid_t) get_int(req, "owner_gid"),
 		.store_dfd = job_dfd,
 		.pack_id = number,
 		.known = known,
@@ -323,6 +328,7 @@ static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep
 		.use_stdio = true,
 		.stdio = { stdio[0], stdio[1], stdio[2] },
 		.use_tty = !attached,
+		.pidns = get_int(req, "pidns") != 0,
 		.tty = { tty, tty, tty },
 		.as_owner = owner != 0,
 		.owner_uid = owner,
@@ -349,7 +355,10 @@ static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep
 	log_info("%s: version %" PRIu64 " restored as pid %d", get_str(req, "job"), number,
 		 (int) res.pid);
 	o = json_object_new_object();
+	/* The daemon watches the PID it sees; the tree's own, inside its namespace, differs. */
 	json_object_object_add(o, "pid", json_object_new_int(res.pid));
+	if (res.saved_pid != res.pid)
+		json_object_object_add(o, "saved_pid", json_object_new_int(res.saved_pid));
 	json_object_object_add(o, "version", json_object_new_int64((int64_t) number));
 	json_object_object_add(o, "log_used",
 			       json_object_new_boolean(res.stdio_redirected && !attached));

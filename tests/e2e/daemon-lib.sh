@@ -392,6 +392,104 @@ free_pid() {
 	fail "no free pid found"
 }
 
+# ---------------------------------------------------------------- a second user
+
+# daemon_user_init: an unprivileged user for the scenario, ckptdtest1
+# (created if missing and deleted again at exit; the scenario is skipped
+# without setpriv or useradd). Sets USER_NAME, uid and gid; AS_USER, a
+# command prefix that runs as the user; CKPTD_USER and TOOLS_SRC_USER, the
+# binary and tools the user can reach (copies under $T/bin if need be).
+# Add the user's processes to user_pids: they are killed before the user
+# is deleted.
+daemon_user_init() {
+	user_pids=()
+	created=0
+	USER_NAME=ckptdtest1
+	command -v setpriv >/dev/null || skip "no setpriv (util-linux)"
+	if ! id -u "$USER_NAME" >/dev/null 2>&1; then
+		command -v useradd >/dev/null || skip "no useradd to create $USER_NAME"
+		useradd -M -r -s /usr/sbin/nologin "$USER_NAME" 2>"$T/useradd.err" ||
+			skip "cannot create user $USER_NAME: $(cat "$T/useradd.err")"
+		created=1
+		log "created user $USER_NAME"
+	fi
+	uid=$(id -u "$USER_NAME")
+	gid=$(id -g "$USER_NAME")
+	[ "$uid" != 0 ] || fail "$USER_NAME has uid 0"
+
+	DAEMON_ATEXIT+=(remove_user)
+
+	AS_USER=(setpriv --reuid "$uid" --regid "$gid" --clear-groups)
+	# The user must reach the binary and the tools: copy them if it cannot.
+	chmod 0755 "$T"
+	mkdir -m 0755 "$T/bin"
+	if ! "${AS_USER[@]}" test -x "$CKPTD"; then
+		cp "$CKPTD" "$T/bin/ckptd"
+		CKPTD_USER=$T/bin/ckptd
+	else
+		CKPTD_USER=$CKPTD
+	fi
+	if ! "${AS_USER[@]}" test -r "$TOOLS_SRC/varlink.py"; then
+		cp "$TOOLS_SRC/varlink.py" "$T/bin/"
+		TOOLS_SRC_USER=$T/bin
+	else
+		TOOLS_SRC_USER=$TOOLS_SRC
+	fi
+	# A ckptd that runs as the user, for run_ckptd (lib.sh runs "$CKPTD").
+	printf '#!/bin/sh\nexec %s %q "$@"\n' "${AS_USER[*]}" "$CKPTD_USER" >"$T/bin/ckptd-as-user"
+	chmod 0755 "$T/bin/ckptd-as-user"
+	CKPTD_ROOT=$CKPTD
+}
+
+# At exit: the user's processes killed, then the user deleted if we made it.
+remove_user() {
+	local p deadline
+	for p in "${user_pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	deadline=$(($(now_ms) + 5000))
+	for p in "${user_pids[@]}"; do
+		while alive "$p" && [ "$(now_ms)" -lt "$deadline" ]; do
+			sleep 0.02
+		done
+	done
+	if [ "$created" = 1 ]; then
+		userdel "$USER_NAME" 2>/dev/null || log "could not delete user $USER_NAME"
+	fi
+}
+
+# as_user VERB ARGS...: a client verb run as the user (CKPTD_OUT, CKPTD_ERR).
+as_user() {
+	local rc=0
+	CKPTD=$T/bin/ckptd-as-user
+	run_ckptd "$@" || rc=$?
+	CKPTD=$CKPTD_ROOT
+	return "$rc"
+}
+# user_ok VERB ARGS...: as the user, must succeed (a failure ends the test).
+user_ok() {
+	CKPTD=$T/bin/ckptd-as-user
+	ck_ok "$@"
+	CKPTD=$CKPTD_ROOT
+}
+# user_refused VERB ARGS...: the client, as the user, fails with exit 1.
+user_refused() {
+	local rc=0
+	as_user "$@" || rc=$?
+	[ "$rc" = 1 ] || fail "as $USER_NAME: ckptd $* exited $rc; it must be refused (exit 1)"
+	[ -n "$(ckptd_error_line)" ] || fail "as $USER_NAME: ckptd $* was refused without a 'ckptd: error: ' line"
+	log "ok: refused: $(ckptd_error_line)"
+}
+# user_vl ARGS...: vl as the user.
+user_vl() {
+	local saved=$TOOLS_SRC
+	VL_PREFIX=("${AS_USER[@]}")
+	TOOLS_SRC=$TOOLS_SRC_USER
+	vl "$@"
+	TOOLS_SRC=$saved
+	VL_PREFIX=()
+}
+
 # ---------------------------------------------------------------- raw varlink
 
 # vl ARGS...: tests/tools/varlink.py on the daemon's socket (under

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/timerfd.h>
@@ -1339,4 +1340,83 @@ Test(proc, timers_handmade)
 		if (r == 0)
 			cr_expect_eq(n, cases[i].n, "case %zu", i);
 	}
+}
+
+/*
+ * A child that became nobody (65534) and waits on a pipe: traceable by
+ * nobody once it is dumpable again, by no other user, and a credential
+ * change alone leaves it not dumpable.
+ */
+static pid_t nobody_child(bool dumpable, int *ret_wait_fd)
+{
+	int ready[2], hold[2];
+	pid_t pid;
+	char c;
+
+	cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(hold, O_CLOEXEC), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(ready[0]);
+		close(hold[1]); /* or the read below never sees the end */
+		if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+			_exit(1);
+		if (dumpable)
+			(void) prctl(PR_SET_DUMPABLE, 1);
+		(void) write(ready[1], "x", 1);
+		(void) read(hold[0], &c, 1);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	cr_assert_eq(read(ready[0], &c, 1), 1, "the child could not become nobody");
+	close(ready[0]);
+	*ret_wait_fd = hold[1];
+	return pid;
+}
+
+static void end_child(pid_t pid, int hold_fd)
+{
+	close(hold_fd);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+}
+
+Test(proc, traceable_by_owner_only)
+{
+	const char *why = NULL;
+	uid_t uid = 1;
+	int hold;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to make a child of another user");
+	pid = nobody_child(true, &hold);
+	cr_expect_eq(proc_traceable_by(pid, 65534, 65534, &uid, &why), 1);
+	cr_expect_eq(uid, 65534);
+	cr_expect_eq(proc_traceable_by(pid, 1000, 65534, &uid, &why), 0);
+	cr_expect_eq(uid, 65534, "the uid named is the process's, not the caller's");
+	cr_expect_str_eq(why, "it runs as another user or group");
+	cr_expect_eq(proc_traceable_by(pid, 65534, 1000, &uid, &why), 0, "another group");
+	/* Ourselves (root): every uid differs from nobody's, and we hold capabilities. */
+	cr_expect_eq(proc_traceable_by(getpid(), 65534, 65534, &uid, &why), 0);
+	cr_expect_eq(uid, 0);
+	end_child(pid, hold);
+	cr_expect_eq(proc_traceable_by(pid, 65534, 65534, &uid, &why), -ESRCH);
+}
+
+Test(proc, traceable_by_not_dumpable)
+{
+	const char *why = NULL;
+	uid_t uid;
+	int hold, r;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to make a child of another user");
+	pid = nobody_child(false, &hold);
+	r = proc_traceable_by(pid, 65534, 65534, &uid, &why);
+	cr_expect_eq(r, 0, "r = %d", r);
+	cr_expect(r != 0 || strstr(why, "not dumpable") != NULL, "why: %s", why);
+	end_child(pid, hold);
 }
