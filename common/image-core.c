@@ -60,6 +60,7 @@ enum process_tag {
 	TAG_P_MEMBER, /* nested: pid (INDEX), ppid (A), pgid (B), sid (C),
 		       * shares_files << 34 | shares_fs << 33 | zombie << 32 | status (D) */
 	TAG_P_MEMBER_COMM, /* nested: pid (INDEX), comm (A as a string); after its TAG_P_MEMBER */
+	TAG_P_PDEATHSIG,
 };
 
 enum timer_tag {
@@ -251,6 +252,8 @@ static void encode_process(struct tlv_writer *w, const struct snapshot_process *
 	tlv_put_u64(w, TAG_P_CAP_AMB, p->cap_ambient);
 	tlv_put_u64(w, TAG_P_NO_NEW_PRIVS, p->no_new_privs);
 	tlv_put_u64(w, TAG_P_DUMPABLE, (uint64_t) p->dumpable);
+	if (p->pdeathsig)
+		tlv_put_u64(w, TAG_P_PDEATHSIG, (uint64_t) p->pdeathsig);
 	tlv_put_u64(w, TAG_P_UMASK, p->umask);
 	tlv_put_u64(w, TAG_P_PERSONALITY, p->personality);
 	encode_mm(w, &p->mm);
@@ -884,6 +887,8 @@ static int decode_process_item(struct snapshot_process *p, uint32_t tag,
 		return r;
 	case TAG_P_DUMPABLE:
 		return tlv_get_i32(v, &p->dumpable);
+	case TAG_P_PDEATHSIG:
+		return tlv_get_i32(v, &p->pdeathsig);
 	case TAG_P_UMASK:
 		return tlv_get_u32(v, &p->umask);
 	case TAG_P_PERSONALITY:

@@ -130,6 +130,7 @@ struct snapshot_process {
 	uint64_t cap_inheritable, cap_permitted, cap_effective, cap_bounding, cap_ambient;
 	bool no_new_privs;
 	int32_t dumpable;
+	int32_t pdeathsig; /* PR_SET_PDEATHSIG: the signal it gets when its parent thread dies */
 	uint32_t umask;
 	uint32_t personality;
 	struct snapshot_mm mm;

@@ -628,6 +628,10 @@ static int query_process(struct dump_ctx *c, struct inject_thread *th)
 	if (r >= 0)
 		p->dumpable = (int32_t) res;
 	if (r >= 0)
+		r = query(c, th, SYS_prctl, PR_GET_PDEATHSIG, th->data, 0, 0, &res);
+	if (r >= 0 && res == 0)
+		r = inject_read(&c->inj, th->data, &p->pdeathsig, sizeof(p->pdeathsig));
+	if (r >= 0)
 		r = query(c, th, SYS_arch_prctl, ARCH_GET_XCOMP_PERM, th->data, 0, 0, &res);
 	if (r >= 0 && res == 0)
 		r = inject_read(&c->inj, th->data, &p->xcomp_perm, sizeof(p->xcomp_perm));

@@ -699,9 +699,10 @@ int restore_finish(struct restore_ctx *c)
 	if (r >= 0)
 		r = call(c, 0, "Setting dumpable", SYS_prctl, PR_SET_DUMPABLE,
 			 (uint64_t) p->dumpable, 0, 0, 0, NULL);
+	/* Ours (the stub dies with its parent) gives way to the process's own, usually none. */
 	if (r >= 0)
-		r = call(c, 0, "Clearing the parent-death signal", SYS_prctl, PR_SET_PDEATHSIG, 0,
-			 0, 0, 0, NULL);
+		r = call(c, 0, "Setting the parent-death signal", SYS_prctl, PR_SET_PDEATHSIG,
+			 (uint64_t) p->pdeathsig, 0, 0, 0, NULL);
 	for (size_t i = 1; r >= 0 && i < c->snap->n_threads; i++)
 		r = let_go(c, i);
 	if (r < 0)

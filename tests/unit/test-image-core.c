@@ -132,6 +132,7 @@ static struct snapshot *sample(void)
 	p->cap_ambient = 0;
 	p->no_new_privs = true;
 	p->dumpable = 1;
+	p->pdeathsig = SIGTERM;
 	p->umask = 027;
 	p->personality = 0x40000;
 	p->clocks = (struct snapshot_clocks){ 1000123456789012345LL, 23456789012345LL,
@@ -292,6 +293,7 @@ static void assert_same(const struct snapshot *a, const struct snapshot *b)
 	cr_assert_eq(p->cap_bounding, q->cap_bounding);
 	cr_assert_eq(p->no_new_privs, q->no_new_privs);
 	cr_assert_eq(p->dumpable, q->dumpable);
+	cr_assert_eq(p->pdeathsig, q->pdeathsig);
 	cr_assert_eq(p->umask, q->umask);
 	cr_assert_eq(p->personality, q->personality);
 	cr_assert_eq(memcmp(&p->clocks, &q->clocks, sizeof(p->clocks)), 0);

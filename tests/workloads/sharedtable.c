@@ -6,7 +6,9 @@
  * the fd number; the parent writes a record to that fd and closes it. That
  * works only if the table is one: a restored child with a table of its own
  * would hand over numbers that mean nothing to the parent (EBADF), and with
- * a cwd of its own the parent's relative stat() would miss the file.
+ * a cwd of its own the parent's relative stat() would miss the file. The
+ * child also asks for SIGUSR2 when its parent dies (PR_SET_PDEATHSIG) and
+ * checks every round that it still has it.
  *
  *     sharedtable OUT READY DIR [ROUNDS=600] [PAUSE_MS=8]
  *
@@ -14,6 +16,7 @@
  */
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -28,14 +31,18 @@ static const char *dir;
 static int child_main(void *arg)
 {
 	(void) arg;
+	if (prctl(PR_SET_PDEATHSIG, SIGUSR2) < 0)
+		return 9;
 	for (;;) {
 		char name[32];
-		int round, fd;
+		int round, fd, sig = 0;
 
 		if (wl_read_all(to_child[0], &round, sizeof(round)) < 0)
 			return 10;
 		if (round < 0)
 			return 0;
+		if (prctl(PR_GET_PDEATHSIG, &sig) < 0 || sig != SIGUSR2)
+			return 14;
 		if (chdir(dir) < 0)
 			return 11;
 		snprintf(name, sizeof(name), "f-%d", round);
