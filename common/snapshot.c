@@ -4,6 +4,7 @@
  * stands between a decoded (untrusted) image and the code that acts on it:
  * every index must point inside its table and every region must be sane.
  */
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -259,6 +260,20 @@ static int validate_timers_and_filters(const struct snapshot *s, const char **re
 	return 0;
 }
 
+/* What wait() can report of a process that ended: an exit code, or a signal that kills. */
+static bool exit_status_valid(int32_t st)
+{
+	int sig = st & 0x7f;
+
+	if (st & ~0xffff)
+		return false;
+	if (sig == 0)
+		return true;
+	return sig != 0x7f && sig <= SNAPSHOT_NSIG && (st >> 8) == 0 && sig != SIGSTOP &&
+	       sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU && sig != SIGCHLD && sig != SIGCONT &&
+	       sig != SIGURG && sig != SIGWINCH;
+}
+
 /* Each member is new and its parent came before it: restore creates them in this order. */
 static int validate_members(const struct snapshot *s, const char **ret_reason)
 {
@@ -268,6 +283,8 @@ static int validate_members(const struct snapshot *s, const char **ret_reason)
 
 		if (m->pid <= 0 || m->pid == s->proc.pid || m->pgid <= 0 || m->sid <= 0)
 			return fail(ret_reason, "a process of the tree has an invalid id");
+		if (m->zombie && !exit_status_valid(m->exit_status))
+			return fail(ret_reason, "a zombie of the tree has an invalid exit status");
 		for (size_t k = 0; k < i; k++) {
 			if (s->members[k].pid == m->pid)
 				return fail(ret_reason, "a process of the tree appears twice");

@@ -187,7 +187,7 @@ int dump_reap_children(struct dump_ctx *c, const pid_t *children, size_t n)
 {
 	struct inject_thread th;
 	struct user_regs_struct regs;
-	uint64_t mask, lo, hi;
+	uint64_t mask, lo, hi, start;
 	pid_t tid = c->pid;
 	int status, r;
 
@@ -196,6 +196,11 @@ int dump_reap_children(struct dump_ctx *c, const pid_t *children, size_t n)
 	r = ptrace_seize(tid, SEIZE_OPTIONS);
 	if (r < 0)
 		return r;
+	/* A member that ended meanwhile may have had its PID given to someone else. */
+	if (proc_start_time(tid, &start) < 0 || start != c->snap->proc.start_time) {
+		r = -ESRCH;
+		goto out;
+	}
 	r = ptrace_interrupt(tid);
 	if (r >= 0)
 		r = ptrace_wait_stop(tid, 5000, &status);

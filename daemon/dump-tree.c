@@ -123,7 +123,15 @@ static int add_child(struct dump_tree *t, pid_t parent, pid_t pid, int timeout_m
 			return 0; /* collected already */
 		if (r < 0)
 			return log_error_errno(r, "Cannot read /proc/%d/stat: %m", (int) pid);
-		if (st.state == 'Z' || st.state == 'X')
+		/* Collected and the PID taken again (a parent ignoring SIGCHLD): not ours. */
+		if (st.ppid != parent || st.state == 'X')
+			return 0;
+		if (st.state == 'Z' && st.num_threads > 1)
+			return log_error_errno(-EOPNOTSUPP, "PID %d (%s) has ended its main thread but "
+							    "%d threads still run; ckptd cannot restore "
+							    "that",
+					       (int) pid, st.comm, st.num_threads - 1);
+		if (st.state == 'Z')
 			return st.exit_signal == 0 ? 0 : add_member(t, parent, &st);
 		/* Before it is touched: another user's process is not even stopped. */
 		r = dump_check_owner(t->procs[0].opts, pid, t->procs[0].pid);
@@ -135,6 +143,12 @@ static int add_child(struct dump_tree *t, pid_t parent, pid_t pid, int timeout_m
 		if (r < 0)
 			return r;
 		r = add_live(t, pid, timeout_ms);
+		if (r >= 0 && (proc_read_stat(pid, &st) < 0 || st.ppid != parent)) {
+			/* Frozen, its PID cannot change hands again: it did just before. */
+			t->n--;
+			t->procs[t->n].seized = seize_release(t->procs[t->n].seized);
+			return 0;
+		}
 		if (r >= 0) {
 			struct snapshot_member *m;
 

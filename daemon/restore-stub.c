@@ -230,6 +230,27 @@ static _noreturn_ void zombie_main(const struct stub_args *a, const struct snaps
 
 static _noreturn_ void stub_main(const struct stub_args *a, size_t self);
 
+#define TABLE_READY_SIGNAL SIGUSR1
+#define TABLE_READY_TIMEOUT_S 5
+
+/*
+ * A child sharing our fd table creates its own children before we clear
+ * the table of ckptd's fds (they copy it as it is when they are born): it
+ * says so with a signal, which we take blocked (see stub_main). If it dies
+ * first, the restore fails anyway; the timeout only keeps us from waiting.
+ */
+static void wait_table_ready(pid_t child)
+{
+	struct timespec ts = { TABLE_READY_TIMEOUT_S, 0 };
+	siginfo_t info;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, TABLE_READY_SIGNAL);
+	while (sigtimedwait(&set, &info, &ts) == TABLE_READY_SIGNAL && info.si_pid != child)
+		;
+}
+
 /* The children of process self, each a stub of its own or a zombie, in the tree's order. */
 static void stub_children(const struct stub_args *a, size_t self)
 {
@@ -250,9 +271,17 @@ static void stub_children(const struct stub_args *a, size_t self)
 			stub_main(a, (size_t) tree_index(a->tree, m->pid));
 		if (r < 0)
 			stub_fail(a->ready_wr, m->pid, STUB_STAGE_CHILD, (int) r);
-		/* Dead before anyone traces us: its SIGCHLD (default: discarded) must not wait for ckptd. */
+		/*
+		 * A group the child leads exists before a sibling cloned next joins it
+		 * (the child does it too; whoever comes first, as shells do).
+		 */
+		if (tree_id(a->tree, m->pgid) == m->pid)
+			(void) setpgid((pid_t) r, (pid_t) r);
+		/* Dead before anyone traces us: its SIGCHLD (unblocked, default: discarded) is gone. */
 		if (m->zombie)
 			(void) waitid(P_PID, (id_t) r, &info, WEXITED | WNOWAIT);
+		if (m->shares_files)
+			wait_table_ready((pid_t) r);
 	}
 }
 
@@ -368,6 +397,7 @@ static _noreturn_ void stub_main(const struct stub_args *a, size_t self)
 	const struct snapshot *s = c->snap;
 	pid_t me = s->proc.pid;
 	struct stub_report ok = { me, 0, 0 };
+	sigset_t set;
 	bool shared;
 	int r;
 	char byte;
@@ -376,7 +406,14 @@ static _noreturn_ void stub_main(const struct stub_args *a, size_t self)
 	/* Our parent died already (unless it is the init of our new PID namespace). */
 	if (getppid() == 1 && !(self == 0 && c->opts->pidns))
 		_exit(127);
+	/* SIGCHLD discarded (our zombie children's), the table-ready signal kept for sigtimedwait. */
 	(void) signal(SIGCHLD, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	(void) sigprocmask(SIG_UNBLOCK, &set, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, TABLE_READY_SIGNAL);
+	(void) sigprocmask(SIG_BLOCK, &set, NULL);
 	r = stub_session(a->tree, me, s->proc.sid, s->proc.pgid);
 	if (r < 0)
 		stub_fail(a->ready_wr, me, STUB_STAGE_SESSION, r);
@@ -386,6 +423,8 @@ static _noreturn_ void stub_main(const struct stub_args *a, size_t self)
 	if (r < 0)
 		stub_fail(a->ready_wr, me, STUB_STAGE_FILES, r);
 	stub_children(a, self);
+	if (shared)
+		(void) kill(getppid(), TABLE_READY_SIGNAL);
 	r = shared ? 0 : stub_fds(a, self);
 	if (r < 0)
 		stub_fail(a->ready_wr, me, STUB_STAGE_FILES, r);

@@ -679,6 +679,23 @@ static int let_go(struct restore_ctx *c, size_t i)
 	return 0;
 }
 
+/*
+ * Ours (the stub dies with its parent) gives way to the process's own. But
+ * the root's parent is now ckptd, which exits: the root keeps its signal
+ * only under --pidns, where its parent is the namespace's init.
+ */
+static int restored_pdeathsig(const struct restore_ctx *c)
+{
+	const struct snapshot_process *p = &c->snap->proc;
+
+	if (!p->pdeathsig || c->index > 0 || c->opts->pidns)
+		return p->pdeathsig;
+	log_warning("PID %d asked for signal %d when its parent dies; its parent is now ckptd, "
+		    "which ends next, so it comes back without it",
+		    (int) p->pid, p->pdeathsig);
+	return 0;
+}
+
 int restore_finish(struct restore_ctx *c)
 {
 	const struct snapshot_process *p = &c->snap->proc;
@@ -699,10 +716,9 @@ int restore_finish(struct restore_ctx *c)
 	if (r >= 0)
 		r = call(c, 0, "Setting dumpable", SYS_prctl, PR_SET_DUMPABLE,
 			 (uint64_t) p->dumpable, 0, 0, 0, NULL);
-	/* Ours (the stub dies with its parent) gives way to the process's own, usually none. */
 	if (r >= 0)
 		r = call(c, 0, "Setting the parent-death signal", SYS_prctl, PR_SET_PDEATHSIG,
-			 (uint64_t) p->pdeathsig, 0, 0, 0, NULL);
+			 (uint64_t) restored_pdeathsig(c), 0, 0, 0, NULL);
 	for (size_t i = 1; r >= 0 && i < c->snap->n_threads; i++)
 		r = let_go(c, i);
 	if (r < 0)

@@ -295,13 +295,15 @@ static void ctx_init(struct restore_ctx *c, const struct restore_options *opts)
 static int load_members(struct restore_tree *t, const char *path)
 {
 	const struct snapshot *root = t->procs[0].snap;
+	struct restore_ctx *procs;
 	size_t live = 1;
 
 	for (size_t i = 0; i < root->n_members; i++)
 		live += !root->members[i].zombie;
-	t->procs = realloc(t->procs, live * sizeof(*t->procs));
-	if (!t->procs)
+	procs = realloc(t->procs, live * sizeof(*t->procs));
+	if (!procs)
 		return log_oom();
+	t->procs = procs;
 	for (size_t i = 0; i < root->n_members; i++) {
 		const struct snapshot_member *m = &root->members[i];
 		struct restore_ctx *c = &t->procs[t->n], *r0 = &t->procs[0];

@@ -578,6 +578,12 @@ static void member_is_the_root(struct snapshot *s)
 	s->members[0].pid = s->proc.pid;
 }
 
+/* A zombie "killed" by SIGSTOP would stop at restore, and its parent wait for it forever. */
+static void zombie_stopped(struct snapshot *s)
+{
+	s->members[1].exit_status = SIGSTOP;
+}
+
 static struct snapshot_file *epoll_of(struct snapshot *s)
 {
 	return &s->files[6];
@@ -609,6 +615,7 @@ Test(image_core, invalid_contents_are_refused)
 		timer_for_a_missing_thread, timer_bad_notify, timer_bad_signal,
 		pair_end_alone, pair_types_differ,
 		member_before_parent, member_under_a_zombie, member_twice, member_is_the_root,
+		zombie_stopped,
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(changes); i++) {
