@@ -304,27 +304,12 @@ static int outside_pipe(struct dump_ctx *c, int fd, const char *link, const stru
 			       fd, (int) c->pid, link, holder);
 }
 
-static bool holds_socket_ino(const struct dump_ctx *c, uint64_t ino)
-{
-	for (size_t i = 0; i < c->n_sockets; i++)
-		if (c->sockets[i].ino == ino)
-			return true;
-	return false;
-}
-
 /* A socket on stdio stays the caller's business unless it is one end of the tree's own pair. */
 static bool holds_pair(const struct dump_ctx *c, uint64_t ino)
 {
 	const struct unix_sock_info *u = sock_diag_find(c->unix_socks, c->n_unix_socks, ino);
 
-	if (!u || !u->peer)
-		return false;
-	if (holds_socket_ino(c, u->peer))
-		return true;
-	for (size_t i = 0; c->tree && i < c->tree->n; i++)
-		if (holds_socket_ino(&c->tree->procs[i], u->peer))
-			return true;
-	return false;
+	return u && u->peer && dump_holds_socket(c, u->peer);
 }
 
 int dump_copy_fd(const struct dump_ctx *c, int fd)

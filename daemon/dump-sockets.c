@@ -44,7 +44,7 @@ static const struct dump_ctx *socket_holder(const struct dump_ctx *c, uint64_t i
 	return NULL;
 }
 
-static bool holds_socket(const struct dump_ctx *c, uint64_t ino)
+bool dump_holds_socket(const struct dump_ctx *c, uint64_t ino)
 {
 	int fd;
 
@@ -318,7 +318,7 @@ int dump_socket_object(struct dump_ctx *c, int fd, const struct stat *st, uint32
 		 * Connected ends of the tree: a pair again. A name (an end accepted
 		 * from a listener, one bound before connecting) is not kept.
 		 */
-		if (u && u->peer && holds_socket(c, u->peer)) {
+		if (u && u->peer && dump_holds_socket(c, u->peer)) {
 			const struct unix_sock_info *p =
 				sock_diag_find(c->unix_socks, c->n_unix_socks, u->peer);
 
@@ -326,7 +326,7 @@ int dump_socket_object(struct dump_ctx *c, int fd, const struct stat *st, uint32
 				return pair_object(c, fd, own, u, p, st, ret_index);
 		}
 		describe_unix(u, type, what, sizeof(what));
-		if (u && u->peer && !holds_socket(c, u->peer))
+		if (u && u->peer && !dump_holds_socket(c, u->peer))
 			strncat(what, " outside the process tree", sizeof(what) - strlen(what) - 1);
 		return refuse(c, fd, what,
 			      "only connected sockets whose both ends the process tree holds, "

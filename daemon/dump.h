@@ -158,6 +158,8 @@ int dump_file_object(struct dump_ctx *c, const char *path, bool deleted, int fd,
 int dump_copy_fd(const struct dump_ctx *c, int fd);
 
 /* dump-sockets.c: which sockets the process holds (before dump_fd). */
+/* Whether a process of the tree (this one first) holds socket ino. */
+bool dump_holds_socket(const struct dump_ctx *c, uint64_t ino);
 int dump_scan_sockets(struct dump_ctx *c, const int *fds, size_t n);
 /* A socketpair's two ends, a TCP socket given up, or a refusal naming the fd. */
 int dump_socket_object(struct dump_ctx *c, int fd, const struct stat *st, uint32_t *ret_index);
