@@ -494,11 +494,6 @@ static int plan_fds(struct restore_tree *t, struct stub_plan *plans)
 
 #define HELPER_FAILED 255 /* the helper said why itself */
 
-static bool pid_in_tree(const struct restore_tree *t, pid_t pid)
-{
-	return tree_index(t, pid) >= 0 || tree_id(t, pid) == pid;
-}
-
 /*
  * The stub in a time namespace of its own. A new namespace takes only the
  * children of whoever unshare()s, and we cannot leave it again (setns()
@@ -518,7 +513,7 @@ static int helper_clone_stub(const struct stub_args *a, const int64_t off[2])
 		long r;
 
 		/* The next free PID may be one the tree needs: let another helper try. */
-		if (pid_in_tree(a->tree, getpid()))
+		if (tree_id(a->tree, getpid()) == getpid()) /* the root or a member */
 			_exit(EAGAIN);
 		r = timens_enter_for_children(off);
 		if (r < 0)
