@@ -270,16 +270,15 @@ struct page_hash_index *page_hash_index_free(struct page_hash_index *idx)
 	return NULL;
 }
 
-/* Returns 1 when added, 0 when the hash was already there (its ref is kept). */
-int page_hash_index_add(struct page_hash_index *idx, const struct page_hash *h, struct page_ref ref)
+/* Adds a hash the index does not hold (the caller looked). */
+static int hash_index_insert(struct page_hash_index *idx, const struct page_hash *h,
+			     struct page_ref ref)
 {
 	const struct hash_run *last = idx->n_runs ? &idx->runs[idx->n_runs - 1] : NULL;
-	size_t e = idx->n_entries, found;
+	size_t e = idx->n_entries;
 	bool continues;
 	int r;
 
-	if (hash_index_find(idx, h, &found))
-		return 0;
 	if (idx->n_entries >= HASH_INDEX_MAX_ENTRIES)
 		return -E2BIG;
 
@@ -316,6 +315,14 @@ int page_hash_index_add(struct page_hash_index *idx, const struct page_hash *h, 
 	hash_index_place(idx->slots, idx->n_slots, h, e);
 	idx->n_entries++;
 	return 1;
+}
+
+/* Returns 1 when added, 0 when the hash was already there (its ref is kept). */
+int page_hash_index_add(struct page_hash_index *idx, const struct page_hash *h, struct page_ref ref)
+{
+	size_t found;
+
+	return hash_index_find(idx, h, &found) ? 0 : hash_index_insert(idx, h, ref);
 }
 
 bool page_hash_index_lookup(const struct page_hash_index *idx, const struct page_hash *h,
@@ -707,7 +714,7 @@ int pack_writer_add(struct pack_writer *w, const void *pages, size_t n, struct p
 		if (r < 0)
 			return r;
 		ref = (struct page_ref){.pack_id = w->pack_id, .ordinal = w->n_stored};
-		r = page_hash_index_add(w->known, &h, ref);
+		r = hash_index_insert(w->known, &h, ref);
 		if (r < 0)
 			return r;
 
