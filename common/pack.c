@@ -84,9 +84,11 @@
 /*
  * Frames in flight between the caller and the writer thread: enough that
  * compression and disk writes overlap with the caller's reading and hashing,
- * few enough that a snapshot's memory stays small (~260 KiB each).
+ * few enough that a snapshot's memory stays small (~260 KiB each). The
+ * thread writes up to WRITER_BATCH queued frames at once.
  */
-#define WRITER_SLOTS 6
+#define WRITER_SLOTS 16
+#define WRITER_BATCH 8
 #define WRITER_SLOT_SIZE ALIGN_TO(FRAME_HEADER_SIZE + FRAME_RAW_MAX, FRAME_ALIGN)
 /* How much written data may be dirty in the page cache before we push it out. */
 #define WRITEBACK_CHUNK (8ULL << 20)
@@ -358,6 +360,7 @@ struct frame_slot {
 struct pack_writer {
 	int packs_fd;
 	int fd;
+	int direct_fd;
 	uint64_t pack_id;
 	char tmp_name[PACK_PATH_MAX];
 	char name[PACK_PATH_MAX];
@@ -420,6 +423,58 @@ static int writer_writeback(struct pack_writer *w)
 	return 0;
 }
 
+static void close_direct(struct pack_writer *w)
+{
+	if (w->direct_fd >= 0)
+		(void) close(TAKE_FD(w->direct_fd));
+}
+
+static int pwritev_all(int fd, struct iovec *iov, int n, off_t offset)
+{
+	while (n > 0) {
+		ssize_t k = pwritev(fd, iov, n, offset);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			return -EIO;
+		offset += k;
+		for (; n > 0 && (size_t) k >= iov->iov_len; iov++, n--)
+			k -= (ssize_t) iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (uint8_t *) iov->iov_base + k;
+			iov->iov_len -= (size_t) k;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Frames go around the page cache where the file system allows it. Page data
+ * is not read again until a restore; copying it into the cache and pushing
+ * it out again took the writer thread 0.33 s of CPU a GiB (0.17 to 0.28 s
+ * direct), and this VM's disk has taken buffered writeback at a third of the
+ * speed it takes direct writes. Frames queued together go out in one write:
+ * one frame a write kept the disk waiting on each. A file system that
+ * refuses the alignment gets the buffered path from then on.
+ */
+static int writer_write(struct pack_writer *w, struct iovec *iov, int n, uint64_t offset)
+{
+	if (w->direct_fd >= 0) {
+		struct iovec copy[WRITER_BATCH];
+		int r;
+
+		memcpy(copy, iov, (size_t) n * sizeof(*iov));
+		r = pwritev_all(w->direct_fd, copy, n, (off_t) offset);
+		if (r != -EINVAL)
+			return r;
+		close_direct(w);
+	}
+	return pwritev_all(w->fd, iov, n, (off_t) offset);
+}
+
 /*
  * Even failing, zstd costs this thread as much as the disk write on
  * incompressible memory (random data, compressed arrays), and this thread
@@ -434,16 +489,16 @@ static bool should_compress(const struct pack_writer *w)
 	return w->raw_streak < RAW_STREAK || w->raw_streak % RAW_PROBE == 0;
 }
 
-static int writer_store_frame(struct pack_writer *w, const struct frame_slot *s)
+/*
+ * Makes the frame in its slot's buffer: header, then the pages or their zstd
+ * form, then zeros up to the 4 KiB boundary (the buffer has the room).
+ * Returns its length on disk.
+ */
+static size_t writer_make_frame(struct pack_writer *w, struct frame_slot *s)
 {
-	size_t raw_len = (size_t) s->n_pages * PAGE_SIZE, stored_len = raw_len, z;
+	size_t raw_len = (size_t) s->n_pages * PAGE_SIZE, stored_len = raw_len, z, len;
 	uint32_t codec = FRAME_CODEC_RAW;
 	uint8_t *buf = s->buf;
-	int r;
-
-	r = GROW(w->frames, w->allocated_frames, w->n_frames + 1);
-	if (r < 0)
-		return r;
 
 	/*
 	 * Output room for no more than the saving we insist on, so that zstd gives
@@ -451,10 +506,10 @@ static int writer_store_frame(struct pack_writer *w, const struct frame_slot *s)
 	 */
 	z = (size_t) -1;
 	if (should_compress(w))
-		z = ZSTD_compress2(w->cctx, w->zbuf + FRAME_HEADER_SIZE, raw_len - raw_len / 16,
-				   s->buf + FRAME_HEADER_SIZE, raw_len);
+		z = ZSTD_compress2(w->cctx, w->zbuf, raw_len - raw_len / 16,
+				   buf + FRAME_HEADER_SIZE, raw_len);
 	if (!ZSTD_isError(z)) {
-		buf = w->zbuf;
+		memcpy(buf + FRAME_HEADER_SIZE, w->zbuf, z);
 		stored_len = z;
 		codec = FRAME_CODEC_ZSTD;
 		w->raw_streak = 0;
@@ -467,17 +522,37 @@ static int writer_store_frame(struct pack_writer *w, const struct frame_slot *s)
 	put_le32(buf + 12, codec);
 	put_le64(buf + 16, s->first_ordinal);
 	put_le64(buf + 24, XXH3_64bits(buf + FRAME_HEADER_SIZE, stored_len));
+	len = ALIGN_TO(FRAME_HEADER_SIZE + stored_len, (size_t) FRAME_ALIGN);
+	memset(buf + FRAME_HEADER_SIZE + stored_len, 0, len - FRAME_HEADER_SIZE - stored_len);
 
-	r = pwrite_all(w->fd, buf, FRAME_HEADER_SIZE + stored_len, (off_t) w->offset);
-	if (r < 0)
-		return r;
 	w->frames[w->n_frames++] = (struct frame_entry){
 		.offset = w->offset,
 		.stored_len = (uint32_t) stored_len,
 		.n_pages = s->n_pages,
 		.first_ordinal = s->first_ordinal,
 	};
-	w->offset = ALIGN_TO(w->offset + FRAME_HEADER_SIZE + stored_len, (uint64_t) FRAME_ALIGN);
+	w->offset += len;
+	return len;
+}
+
+/* Stores the n frames queued from slot first on, one after the other. */
+static int writer_store_frames(struct pack_writer *w, unsigned first, unsigned n)
+{
+	struct iovec iov[WRITER_BATCH];
+	uint64_t offset = w->offset;
+	int r;
+
+	r = GROW(w->frames, w->allocated_frames, w->n_frames + n);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < n; i++) {
+		struct frame_slot *s = &w->slots[(first + i) % WRITER_SLOTS];
+
+		iov[i] = (struct iovec){.iov_base = s->buf, .iov_len = writer_make_frame(w, s)};
+	}
+	r = writer_write(w, iov, (int) n, offset);
+	if (r < 0 || w->direct_fd >= 0)
+		return r;
 	r = writer_writeback(w);
 	/* A filesystem that cannot start writeback early is no error; fsync decides. */
 	if (r == -EINVAL || r == -EOPNOTSUPP || r == -ESPIPE)
@@ -491,7 +566,7 @@ static void *writer_thread(void *userdata)
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		const struct frame_slot *s;
+		unsigned first, n;
 		bool failed;
 		int r = 0;
 
@@ -499,19 +574,20 @@ static void *writer_thread(void *userdata)
 			pthread_cond_wait(&w->work_cond, &w->lock);
 		if (w->n_queued == 0)
 			break;
-		s = &w->slots[w->head];
+		first = w->head;
+		n = MIN(w->n_queued, (unsigned) WRITER_BATCH);
 		failed = w->error < 0;
 		pthread_mutex_unlock(&w->lock);
 
 		/* After a failure frames are only drained, so the caller never waits for room. */
 		if (!failed)
-			r = writer_store_frame(w, s);
+			r = writer_store_frames(w, first, n);
 
 		pthread_mutex_lock(&w->lock);
 		if (r < 0 && w->error == 0)
 			w->error = r;
-		w->head = (w->head + 1) % WRITER_SLOTS;
-		w->n_queued--;
+		w->head = (w->head + n) % WRITER_SLOTS;
+		w->n_queued -= n;
 		pthread_cond_signal(&w->room_cond);
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -596,6 +672,7 @@ static void writer_submit(struct pack_writer *w)
 static void writer_abort(struct pack_writer *w)
 {
 	(void) writer_stop_thread(w, -ECANCELED);
+	close_direct(w);
 	if (w->fd >= 0) {
 		(void) close(TAKE_FD(w->fd));
 		(void) unlinkat(w->packs_fd, w->tmp_name, 0);
@@ -616,7 +693,7 @@ int pack_writer_new(int store_dfd, uint64_t pack_id, struct page_hash_index *kno
 	w = new0(struct pack_writer, 1);
 	if (!w)
 		return -ENOMEM;
-	w->packs_fd = w->fd = -EBADF;
+	w->packs_fd = w->fd = w->direct_fd = -EBADF;
 	w->pack_id = pack_id;
 	w->offset = w->flushed = w->flushing = FRAME_ALIGN;
 	pthread_mutex_init(&w->lock, NULL);
@@ -641,6 +718,9 @@ int pack_writer_new(int store_dfd, uint64_t pack_id, struct page_hash_index *kno
 		       O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (w->fd < 0)
 		return -errno;
+	/* tmpfs and a few others refuse O_DIRECT: they get the buffered path (writer_write). */
+	w->direct_fd =
+		openat(w->packs_fd, w->tmp_name, O_WRONLY | O_DIRECT | O_CLOEXEC | O_NOFOLLOW);
 
 	memcpy(header, PACK_MAGIC, 8);
 	put_le32(header + 8, PACK_VERSION);
@@ -802,6 +882,7 @@ int pack_writer_finish(struct pack_writer *w, bool *ret_created, struct pack_sta
 	if (w->filling && w->filling->n_pages > 0)
 		writer_submit(w);
 	r = writer_stop_thread(w, 0);
+	close_direct(w); /* the thread was its only user */
 	if (r < 0)
 		goto fail;
 
@@ -856,6 +937,7 @@ struct pack_writer *pack_writer_free(struct pack_writer *w)
 		return NULL;
 	if (!w->done)
 		writer_abort(w);
+	close_direct(w);
 	if (w->fd >= 0)
 		(void) close(w->fd);
 	if (w->packs_fd >= 0)

@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -44,20 +45,31 @@ static void store_teardown(void)
 	(void) nftw(store_path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* A tmpfs of 256 KiB, mounted in a mount namespace of the test's own. */
+/* A tmpfs of the test's own, mounted in a mount namespace of its own. */
 static bool tiny_mounted;
 
-static void tiny_setup(void)
+static void tmpfs_setup(const char *options)
 {
 	store_setup();
 	close(store_fd);
 	store_fd = -EBADF;
 	if (unshare(CLONE_NEWNS) < 0 || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
-	    mount("none", store_path, "tmpfs", 0, "size=256k,mode=0700") < 0)
+	    mount("none", store_path, "tmpfs", 0, options) < 0)
 		return;
 	tiny_mounted = true;
 	store_fd = open(store_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	cr_assert_geq(store_fd, 0);
+}
+
+static void tiny_setup(void)
+{
+	tmpfs_setup("size=256k,mode=0700");
+}
+
+/* tmpfs refuses O_DIRECT: the writer's buffered path. */
+static void tmpfs_16m_setup(void)
+{
+	tmpfs_setup("size=16m,mode=0700");
 }
 
 static void tiny_teardown(void)
@@ -69,6 +81,43 @@ static void tiny_teardown(void)
 		(void) umount2(store_path, MNT_DETACH);
 	tiny_mounted = false;
 	(void) rmdir(store_path);
+}
+
+/*
+ * An ext4 of 16 MiB on a loop device, mounted in a mount namespace of the
+ * test's own: a file system that takes O_DIRECT, whatever /tmp is.
+ */
+static char ext4_image[64];
+
+static void ext4_setup(void)
+{
+	char cmd[256];
+	int fd;
+
+	store_setup();
+	close(store_fd);
+	store_fd = -EBADF;
+	strcpy(ext4_image, "/var/tmp/ckptd-test-ext4-XXXXXX");
+	fd = mkstemp(ext4_image);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	(void) snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F %s 16M >/dev/null 2>&1", ext4_image);
+	if (system(cmd) != 0 || unshare(CLONE_NEWNS) < 0 ||
+	    mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0)
+		return;
+	(void) snprintf(cmd, sizeof(cmd), "mount -o loop %s %s >/dev/null 2>&1", ext4_image,
+			store_path);
+	if (system(cmd) != 0)
+		return;
+	tiny_mounted = true;
+	store_fd = open(store_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(store_fd, 0);
+}
+
+static void ext4_teardown(void)
+{
+	tiny_teardown();
+	(void) unlink(ext4_image);
 }
 
 static uint64_t rng_next(uint64_t *s)
@@ -871,12 +920,23 @@ Test(pack, enospc_in_frames_reaches_the_caller, .init = tiny_setup, .fini = tiny
 	cr_assert_eq(page_hash_index_size(known), 0, "known must forget the pack");
 }
 
+/* Takes all room in the store but `blocks` blocks; returns the file holding it. */
+static int fill_store(uint64_t blocks)
+{
+	int filler = openat(store_fd, "filler", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	struct statvfs sv;
+
+	cr_assert_geq(filler, 0);
+	cr_assert_eq(fstatvfs(store_fd, &sv), 0);
+	cr_assert_eq(fallocate(filler, 0, 0, (off_t) ((sv.f_bavail - blocks) * sv.f_frsize)), 0);
+	return filler;
+}
+
 Test(pack, enospc_in_trailer_reaches_the_caller, .init = tiny_setup, .fini = tiny_teardown)
 {
 	const size_t n = PACK_PAGES_PER_FRAME;
 	_cleanup_free_ uint8_t *pages = pages_alloc(n);
 	_cleanup_close_ int filler = -EBADF;
-	struct statvfs sv;
 	int add, finish;
 
 	if (!tiny_mounted)
@@ -885,10 +945,7 @@ Test(pack, enospc_in_trailer_reaches_the_caller, .init = tiny_setup, .fini = tin
 	 */
 	fill_compressible(pages, n, 9);
 	cr_assert_eq(mkdirat(store_fd, "packs", 0700), 0);
-	filler = openat(store_fd, "filler", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	cr_assert_geq(filler, 0);
-	cr_assert_eq(fstatvfs(store_fd, &sv), 0);
-	cr_assert_eq(fallocate(filler, 0, 0, (off_t) ((sv.f_bavail - 2) * sv.f_frsize)), 0);
+	filler = fill_store(2);
 
 	write_until_error(1, NULL, pages, n, &add, &finish);
 	cr_assert_eq(add, 0);
@@ -900,6 +957,113 @@ Test(pack, enospc_in_trailer_reaches_the_caller, .init = tiny_setup, .fini = tin
 	write_until_error(1, NULL, pages, n, &add, &finish);
 	cr_assert_eq(finish, 0);
 	cr_assert(pack_exists(1));
+}
+
+/* Random frames, compressible ones, then a partial frame. */
+static void fill_mixed(uint8_t *pages, uint64_t seed)
+{
+	fill_random(pages, 2 * PACK_PAGES_PER_FRAME, seed);
+	fill_compressible(pages + 2 * PACK_PAGES_PER_FRAME * PAGE_SIZE, 2 * PACK_PAGES_PER_FRAME,
+			  seed + 1);
+	fill_random(pages + 4 * PACK_PAGES_PER_FRAME * PAGE_SIZE, 44, seed + 2);
+}
+
+#define MIXED_PAGES (4 * PACK_PAGES_PER_FRAME + 44)
+
+static void check_reads_back(uint64_t id, const uint8_t *pages, size_t n)
+{
+	_cleanup_(pack_reader_freep) struct pack_reader *r = NULL;
+	_cleanup_free_ uint8_t *out = pages_alloc(n);
+
+	cr_assert_eq(pack_reader_open(store_fd, id, &r), 0);
+	cr_assert_eq(pack_reader_n_pages(r), n);
+	cr_assert_eq(pack_reader_read(r, 0, n, out), 0);
+	cr_assert_eq(memcmp(out, pages, n * PAGE_SIZE), 0);
+}
+
+/* Where the trailer starts, from the footer alone (reading the frames would cache them). */
+static uint64_t trailer_offset(uint64_t id)
+{
+	char path[PACK_PATH_MAX];
+	_cleanup_close_ int fd = openat(store_fd, pack_path(id, path), O_RDONLY | O_CLOEXEC);
+	uint8_t foot[64];
+	struct stat st;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_assert_eq(pread(fd, foot, sizeof(foot), st.st_size - 64), 64);
+	cr_assert_eq(memcmp(foot, "CKPTPIDX", 8), 0);
+	return le64_at(foot + 32);
+}
+
+/* How many pages of [from, to) of the pack are in the page cache. */
+static size_t pages_cached(uint64_t id, uint64_t from, uint64_t to)
+{
+	char path[PACK_PATH_MAX];
+	_cleanup_close_ int fd = openat(store_fd, pack_path(id, path), O_RDONLY | O_CLOEXEC);
+	size_t n = (to - from) / PAGE_SIZE, cached = 0;
+	_cleanup_free_ unsigned char *vec = calloc(n, 1);
+	void *m;
+
+	cr_assert_geq(fd, 0);
+	m = mmap(NULL, to - from, PROT_READ, MAP_SHARED, fd, (off_t) from);
+	cr_assert_neq(m, MAP_FAILED);
+	cr_assert_eq(mincore(m, to - from, vec), 0);
+	munmap(m, to - from);
+	for (size_t i = 0; i < n; i++)
+		cached += vec[i] & 1;
+	return cached;
+}
+
+Test(pack, frames_go_around_the_page_cache_where_the_file_system_allows, .init = ext4_setup,
+     .fini = ext4_teardown)
+{
+	_cleanup_free_ uint8_t *pages = pages_alloc(MIXED_PAGES);
+	uint64_t trailer;
+
+	if (!tiny_mounted)
+		cr_skip_test("cannot mount an ext4 on a loop device here");
+	fill_mixed(pages, 21);
+	cr_assert(write_pack(0xd1, NULL, pages, MIXED_PAGES, 50, NULL, NULL));
+	cr_assert_eq(count_pack_dir(), 1, "the temporary file must be gone");
+	trailer = trailer_offset(0xd1);
+	cr_assert_gt(trailer, 5 * 4096);
+	cr_assert_eq(pages_cached(0xd1, 4096, trailer), 0,
+		     "the frames went through the page cache");
+	check_reads_back(0xd1, pages, MIXED_PAGES);
+}
+
+Test(pack, a_file_system_without_o_direct_gets_buffered_frames, .init = tmpfs_16m_setup,
+     .fini = tiny_teardown)
+{
+	_cleanup_free_ uint8_t *pages = pages_alloc(MIXED_PAGES);
+
+	if (!tiny_mounted)
+		cr_skip_test("cannot mount a tmpfs here (%m)");
+	fill_mixed(pages, 31);
+	cr_assert(write_pack(0xd2, NULL, pages, MIXED_PAGES, 50, NULL, NULL));
+	cr_assert_eq(count_pack_dir(), 1, "the temporary file must be gone");
+	check_reads_back(0xd2, pages, MIXED_PAGES);
+}
+
+Test(pack, enospc_in_direct_frames_reaches_the_caller, .init = ext4_setup, .fini = ext4_teardown)
+{
+	const size_t n = 1024; /* 4 MiB of random pages into about 1 MiB */
+	_cleanup_free_ uint8_t *pages = pages_alloc(n);
+	_cleanup_(page_hash_index_freep) struct page_hash_index *known = NULL;
+	_cleanup_close_ int filler = -EBADF;
+	int add, finish;
+
+	if (!tiny_mounted)
+		cr_skip_test("cannot mount an ext4 on a loop device here");
+	fill_random(pages, n, 41);
+	cr_assert_eq(page_hash_index_new(&known), 0);
+	filler = fill_store(256); /* 256 KiB of 1 KiB blocks */
+
+	write_until_error(1, known, pages, n, &add, &finish);
+	cr_assert(add == -ENOSPC || finish == -ENOSPC, "add %d, finish %d", add, finish);
+	cr_assert_eq(count_pack_dir(), 0, "nothing may be left behind");
+	cr_assert_eq(page_hash_index_size(known), 0, "known must forget the pack");
 }
 
 static void bitmap_set(uint64_t *b, uint64_t o)
