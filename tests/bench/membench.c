@@ -18,6 +18,10 @@
  *               offset in each run of 100) to new random data, then report
  *   SIGRTMIN    steps stop writing (they still read and count), then report
  *   SIGRTMIN+1  steps write again, then report
+ *   SIGRTMIN+2  time a fork() of this process (the child exits at once), then
+ *               report it as fork_ns: what the kernel alone charges to copy
+ *               this workload's page tables, the floor of a copy-on-write
+ *               snapshot's freeze on this machine at this moment
  *
  * A report is one line of key=value pairs. For the window since the
  * previous report: steps (all threads), max_gap_ns (the longest gap of any
@@ -43,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -246,6 +251,22 @@ static uint64_t all_gap(uint64_t from, uint64_t to)
 	return best;
 }
 
+static uint64_t fork_ns;
+
+static void time_fork(void)
+{
+	uint64_t t = now(CLOCK_MONOTONIC);
+	pid_t child = fork();
+
+	if (child == 0)
+		_exit(0);
+	fork_ns = now(CLOCK_MONOTONIC) - t;
+	if (child < 0)
+		die("cannot fork: %m");
+	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 static void report(const char *state, uint64_t changed, uint64_t fill_ns)
 {
 	static uint64_t seq, window_start, steps_before;
@@ -270,11 +291,11 @@ static void report(const char *state, uint64_t changed, uint64_t fill_ns)
 		       " steps=%" PRIu64 " steps_total=%" PRIu64 " max_gap_ns=%" PRIu64
 		       " max_gap_thread=%u all_gap_ns=%" PRIu64 " gaps_1ms=%" PRIu64
 		       " changed_pages=%" PRIu64 " writes=%d pages=%zu threads=%u fill_ns=%" PRIu64
-		       "\n",
+		       " fork_ns=%" PRIu64 "\n",
 		       seq++, (int) getpid(), state, now(CLOCK_REALTIME),
 		       window_start ? t - window_start : 0, steps - steps_before, steps, max,
 		       max_thread, ag, gaps_1ms, changed, atomic_load(&writes), n_pages, n_threads,
-		       fill_ns);
+		       fill_ns, fork_ns);
 	window_start = t;
 	steps_before = steps;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", stats_path);
@@ -343,6 +364,7 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGUSR2);
 	sigaddset(&set, SIGRTMIN);
 	sigaddset(&set, SIGRTMIN + 1);
+	sigaddset(&set, SIGRTMIN + 2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	mem_len = (size_t) mib << 20;
@@ -389,6 +411,8 @@ int main(int argc, char **argv)
 			atomic_store(&writes, 0);
 		else if (sig == SIGRTMIN + 1)
 			atomic_store(&writes, 1);
+		else if (sig == SIGRTMIN + 2)
+			time_fork();
 		report(sig == SIGUSR2 ? "changed" : "report", changed, fill_ns);
 	}
 }
