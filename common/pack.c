@@ -23,7 +23,10 @@
  *             8  u32 stored_len, the payload's length
  *            12  u32 codec: 0 raw, 1 zstd
  *            16  u64 first_ordinal
- *            24  u64 XXH3_64 of the payload
+ *            24  u64 XXH3_64 of a zstd payload; 0 for a raw one, whose pages
+ *                are each checked against their hash in the trailer (packs
+ *                written before 2026-11-25 carry it for raw frames too;
+ *                readers never looked)
  *            32  payload: n_pages * 4096 bytes raw, or one zstd frame
  *           A frame is stored raw unless zstd saves at least 1/16, so that
  *           incompressible memory costs no decompression at restore.
@@ -521,7 +524,13 @@ static size_t writer_make_frame(struct pack_writer *w, struct frame_slot *s)
 	put_le32(buf + 8, (uint32_t) stored_len);
 	put_le32(buf + 12, codec);
 	put_le64(buf + 16, s->first_ordinal);
-	put_le64(buf + 24, XXH3_64bits(buf + FRAME_HEADER_SIZE, stored_len));
+	/*
+	 * A raw payload's pages each have their hash in the trailer; hashing it
+	 * whole as well cost this thread about a quarter of its CPU time on
+	 * incompressible memory.
+	 */
+	put_le64(buf + 24,
+		 codec == FRAME_CODEC_RAW ? 0 : XXH3_64bits(buf + FRAME_HEADER_SIZE, stored_len));
 	len = ALIGN_TO(FRAME_HEADER_SIZE + stored_len, (size_t) FRAME_ALIGN);
 	memset(buf + FRAME_HEADER_SIZE + stored_len, 0, len - FRAME_HEADER_SIZE - stored_len);
 
