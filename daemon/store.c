@@ -127,6 +127,17 @@ static int mkdir_durable(int dfd, const char *name)
 	return fsync_dir_at(dfd, ".");
 }
 
+/* Opens directory name in dfd, made first (durably) when create. */
+static int open_dir(int dfd, const char *name, bool create, int *ret_fd)
+{
+	int r = create ? mkdir_durable(dfd, name) : 0;
+
+	if (r < 0)
+		return r;
+	*ret_fd = openat(dfd, name, DIR_FLAGS);
+	return *ret_fd < 0 ? -errno : 0;
+}
+
 int store_open_job(int state_dfd, const char *name, bool create, int *ret_job_dfd)
 {
 	_cleanup_close_ int jobs_fd = -EBADF, fd = -EBADF;
@@ -134,30 +145,15 @@ int store_open_job(int state_dfd, const char *name, bool create, int *ret_job_df
 
 	if (!name_is_valid(name))
 		return -EINVAL;
-	if (create) {
-		r = mkdir_durable(state_dfd, JOBS_DIR);
-		if (r < 0)
-			return r;
-	}
-	jobs_fd = openat(state_dfd, JOBS_DIR, DIR_FLAGS);
-	if (jobs_fd < 0)
-		return -errno;
-	if (create) {
-		r = mkdir_durable(jobs_fd, name);
-		if (r < 0)
-			return r;
-	}
-	fd = openat(jobs_fd, name, DIR_FLAGS);
-	if (fd < 0)
-		return -errno;
-	if (create) {
+	r = open_dir(state_dfd, JOBS_DIR, create, &jobs_fd);
+	if (r >= 0)
+		r = open_dir(jobs_fd, name, create, &fd);
+	if (r >= 0 && create)
 		r = mkdir_durable(fd, VERSIONS_DIR);
-		if (r < 0)
-			return r;
+	if (r >= 0 && create)
 		r = mkdir_durable(fd, PACK_DIR);
-		if (r < 0)
-			return r;
-	}
+	if (r < 0)
+		return r;
 	*ret_job_dfd = TAKE_FD(fd);
 	return 0;
 }
