@@ -527,6 +527,7 @@ enum status_key {
 	STATUS_SECCOMP,
 	STATUS_KTHREAD,
 	STATUS_NSPID,
+	STATUS_VMSIZE,
 	_STATUS_MAX,
 };
 
@@ -555,13 +556,17 @@ static const char *const status_key_name[_STATUS_MAX] = {
 	[STATUS_SECCOMP] = "Seccomp",
 	[STATUS_KTHREAD] = "Kthread",
 	[STATUS_NSPID] = "NSpid",
+	[STATUS_VMSIZE] = "VmSize",
 };
 
 /*
  * Umask came in 4.7, Kthread in 6.x; Seccomp is missing without CONFIG_SECCOMP,
  * which means no filter can be installed: 0 is then the truth.
  */
-#define STATUS_OPTIONAL ((1u << STATUS_UMASK) | (1u << STATUS_KTHREAD) | (1u << STATUS_SECCOMP))
+/* The Vm lines are there only while the task has memory: not once it is exiting. */
+#define STATUS_OPTIONAL                                                                            \
+	((1u << STATUS_UMASK) | (1u << STATUS_KTHREAD) | (1u << STATUS_SECCOMP) |                  \
+	 (1u << STATUS_VMSIZE))
 
 /* Exactly n blank-separated values, as Uid: and Gid: print them. */
 static int status_ids(struct span v, uint32_t *ids, size_t n)
@@ -685,6 +690,9 @@ static int status_value(struct proc_status *st, enum status_key key, struct span
 			st->n_nspid++;
 		}
 		return st->n_nspid > 0 ? 0 : -EBADMSG;
+	case STATUS_VMSIZE:
+		st->has_mm = true;
+		return 0;
 	case _STATUS_MAX:
 		break;
 	}
@@ -1509,8 +1517,19 @@ int proc_traceable_by(pid_t pid, uid_t uid, gid_t gid, uid_t *ret_uid, const cha
 	struct proc_status st = {};
 	char path[32];
 	struct stat sb;
-	int r = proc_read_status(pid, &st);
+	int r;
 
+	/*
+	 * A process that is not dumpable has the files under /proc/PID owned by
+	 * root; not the directory itself, which always shows the effective uid
+	 * (the kernel's task_dump_owner, kept so for ps). So has one that is
+	 * exiting and has let go of its memory: its status, read after, shows no
+	 * memory then (a shell's `sleep` ending as it is looked at).
+	 */
+	(void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	if (stat(path, &sb) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	r = proc_read_status(pid, &st);
 	if (r < 0)
 		return r;
 	*ret_uid = differing_uid(&st, uid);
@@ -1528,14 +1547,8 @@ int proc_traceable_by(pid_t pid, uid_t uid, gid_t gid, uid_t *ret_uid, const cha
 		*ret_reason = "it holds capabilities";
 		goto out;
 	}
-	/*
-	 * A process that is not dumpable has the files under /proc/PID owned by
-	 * root; not the directory itself, which always shows the effective uid
-	 * (the kernel's task_dump_owner, kept so for ps).
-	 */
-	(void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-	if (stat(path, &sb) < 0) {
-		r = errno == ENOENT ? -ESRCH : -errno; /* it ended since its status was read */
+	if (sb.st_uid != uid && !st.has_mm) {
+		r = -ESRCH; /* exiting: gone for our purposes, and the freeze will see it so */
 		goto out;
 	}
 	if (sb.st_uid != uid) {

@@ -82,6 +82,7 @@ struct proc_status {
 	int32_t kthread;	 /* -1 when the kernel has no such line */
 	pid_t nspid[32];	 /* NSpid: outermost first */
 	size_t n_nspid;
+	bool has_mm; /* a VmSize line: the task has memory (not exiting, not a kernel thread) */
 };
 
 int proc_status_parse(const char *buf, size_t len, struct proc_status *ret);

@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <inttypes.h>
@@ -586,15 +587,19 @@ Test(proc, status_fixtures)
 		size_t n_nspid;
 		pid_t nspid_last;
 		uint64_t sig_ign;
+		bool has_mm;
 	} cases[] = {
-		{"status-seccomp", 'R', 5140, 5090, true, 027, 0, 2, true, 1, 5140, 1ULL << 12},
+		{"status-seccomp", 'R', 5140, 5090, true, 027, 0, 2, true, 1, 5140, 1ULL << 12,
+		 true},
 		/* Forked after the filter went in: it inherits both. */
-		{"status-pidns", 'R', 5142, 5140, true, 027, 0, 2, true, 2, 1, 1ULL << 12},
-		{"status-kthreadd", 'S', 2, 0, true, 022, 1, 0, false, 1, 2, UINT64_MAX},
+		{"status-pidns", 'R', 5142, 5140, true, 027, 0, 2, true, 2, 1, 1ULL << 12, true},
+		{"status-kthreadd", 'S', 2, 0, true, 022, 1, 0, false, 1, 2, UINT64_MAX, false},
 		/* A shell's background job: SIGINT and SIGQUIT ignored. */
-		{"status-comm-paren", 'S', 5053, 5052, true, 022, 0, 0, false, 1, 5053, 6},
+		{"status-comm-paren", 'S', 5053, 5052, true, 022, 0, 0, false, 1, 5053, 6, true},
+		/* The same job exiting, its memory let go: no Vm lines. */
+		{"status-exiting", 'S', 5053, 5052, true, 022, 0, 0, false, 1, 5053, 6, false},
 		/* Without the Umask (4.7) and Kthread (6.x) lines. */
-		{"status-old-kernel", 'S', 5053, 5052, false, 0, -1, 0, false, 1, 5053, 6},
+		{"status-old-kernel", 'S', 5053, 5052, false, 0, -1, 0, false, 1, 5053, 6, true},
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -616,6 +621,7 @@ Test(proc, status_fixtures)
 		cr_expect_eq(st.nspid[0], cases[i].pid, "%s: outermost first", cases[i].file);
 		cr_expect_eq(st.nspid[st.n_nspid - 1], cases[i].nspid_last, "%s", cases[i].file);
 		cr_expect_eq(st.sig_ign, cases[i].sig_ign, "%s", cases[i].file);
+		cr_expect_eq(st.has_mm, cases[i].has_mm, "%s", cases[i].file);
 		proc_status_done(&st);
 	}
 }
@@ -993,6 +999,7 @@ Test(proc, read_stat_and_status_of_self)
 	cr_expect_eq(status.n_groups, (size_t) ngroups);
 	cr_expect_neq(status.sig_blk & (1ULL << (SIGUSR2 - 1)), 0);
 	cr_expect_eq(status.kthread, 0);
+	cr_expect(status.has_mm);
 	cr_expect_eq(status.nspid[status.n_nspid - 1], getpid());
 	proc_status_done(&status);
 }
@@ -1419,4 +1426,43 @@ Test(proc, traceable_by_not_dumpable)
 	cr_expect_eq(r, 0, "r = %d", r);
 	cr_expect(r != 0 || strstr(why, "not dumpable") != NULL, "why: %s", why);
 	end_child(pid, hold);
+}
+
+/*
+ * A process that is exiting has let go of its memory, and the kernel then
+ * shows its /proc files as root's, as for one that is not dumpable: a shell
+ * loop's `sleep` children, looked at as they end, are gone, not refused.
+ */
+Test(proc, traceable_by_takes_an_exiting_process_for_gone)
+{
+	size_t looked = 0, refused = 0;
+	const char *why = NULL;
+	uid_t uid;
+	pid_t sh;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to run a shell as another user");
+	sh = fork();
+	cr_assert_geq(sh, 0);
+	if (sh == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(1);
+		execl("/bin/sh", "sh", "-c", "while :; do sleep 0.001; done", (char *) NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 20000; i++) {
+		_cleanup_free_ pid_t *children = NULL;
+		size_t n = 0;
+
+		if (proc_read_children(sh, &children, &n) < 0)
+			break;
+		for (size_t k = 0; k < n; k++, looked++)
+			if (proc_traceable_by(children[k], 65534, 65534, &uid, &why) == 0)
+				refused++;
+	}
+	kill(sh, SIGKILL);
+	cr_assert_eq(waitpid(sh, NULL, 0), sh);
+	cr_assert_gt(looked, 1000, "the shell's children were hardly seen (%zu)", looked);
+	cr_assert_eq(refused, 0, "%zu of %zu looks at a child refused it: %s", refused, looked, why);
 }
