@@ -429,11 +429,13 @@ int verb_watch(int argc, char **argv)
 }
 
 /*
- * The verbs whose one argument is a job's name: unwatch, snapshot, versions.
+ * The verbs with only the common options and n_args (0 or 1) arguments: list
+ * and status; unwatch, snapshot and versions (a job's name, in *ret_arg).
  * false when the verb is done already (--help, a usage error): exit with *ret_exit.
  */
-static bool parse_name_verb(int argc, char **argv, const char *synopsis, const char *help,
-			    struct daemon_options *o, const char **ret_name, int *ret_exit)
+static bool parse_plain_verb(int argc, char **argv, const char *synopsis, const char *help,
+			     int n_args, struct daemon_options *o, const char **ret_arg,
+			     int *ret_exit)
 {
 	static const struct option options[] = {
 		COMMON_OPTIONS,
@@ -453,11 +455,12 @@ static bool parse_name_verb(int argc, char **argv, const char *synopsis, const c
 			*ret_exit = option_error(c, argv);
 		return false;
 	}
-	if (optind + 1 != argc) {
+	if (optind + n_args != argc) {
 		*ret_exit = usage_error(synopsis);
 		return false;
 	}
-	*ret_name = argv[optind];
+	if (n_args > 0)
+		*ret_arg = argv[optind];
 	return true;
 }
 
@@ -482,9 +485,9 @@ int verb_unwatch(int argc, char **argv)
 	int64_t versions;
 	int r;
 
-	if (!parse_name_verb(argc, argv, synopsis,
-			    "Stops watching the job NAME and removes all its versions.", &o, &name,
-			    &r))
+	if (!parse_plain_verb(argc, argv, synopsis,
+			      "Stops watching the job NAME and removes all its versions.", 1, &o,
+			      &name, &r))
 		return r;
 	if (call_daemon(&o, "io.ckptd.Unwatch", name_params(name), false, &reply) < 0)
 		return 1;
@@ -517,9 +520,9 @@ int verb_snapshot(int argc, char **argv)
 	int64_t number, pages, bytes, freeze_ns;
 	int r;
 
-	if (!parse_name_verb(argc, argv, synopsis,
-			    "Asks the daemon to take one more version of the job NAME now.", &o,
-			    &name, &r))
+	if (!parse_plain_verb(argc, argv, synopsis,
+			      "Asks the daemon to take one more version of the job NAME now.", 1,
+			      &o, &name, &r))
 		return r;
 	if (call_daemon(&o, "io.ckptd.Snapshot", name_params(name), true, &reply) < 0)
 		return 1;
@@ -544,10 +547,6 @@ int verb_snapshot(int argc, char **argv)
 int verb_list(int argc, char **argv)
 {
 	static const char synopsis[] = "list [--json] [--socket PATH]";
-	static const struct option options[] = {
-		COMMON_OPTIONS,
-		{},
-	};
 	static const char *const header[] = { "NAME", "PID", "STATE", "VERSIONS",
 					      "NEWEST", "SIZE", "NEXT" };
 	_cleanup_(table_freep) struct table *t = NULL;
@@ -555,22 +554,12 @@ int verb_list(int argc, char **argv)
 	json_object *reply = NULL, *jobs;
 	int64_t now = (int64_t) now_ns(CLOCK_REALTIME);
 	size_t n;
-	int c;
+	int r;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-		if (common_option(c, &o))
-			continue;
-		if (c == 'h') {
-			printf("Usage: ckptd %s\n\nLists the watched processes, their versions "
-			       "and next snapshot.\n" COMMON_HELP, synopsis);
-			return 0;
-		}
-		return option_error(c, argv);
-	}
-	if (optind != argc)
-		return usage_error(synopsis);
+	if (!parse_plain_verb(argc, argv, synopsis,
+			      "Lists the watched processes, their versions and next snapshot.", 0,
+			      &o, NULL, &r))
+		return r;
 	if (call_daemon(&o, "io.ckptd.List", json_object_new_object(), false, &reply) < 0)
 		return 1;
 	if (printed_as_json(&o, reply))
@@ -631,8 +620,8 @@ int verb_versions(int argc, char **argv)
 	size_t n;
 	int r;
 
-	if (!parse_name_verb(argc, argv, synopsis, "Lists the versions of the job NAME.", &o,
-			    &name, &r))
+	if (!parse_plain_verb(argc, argv, synopsis, "Lists the versions of the job NAME.", 1, &o,
+			      &name, &r))
 		return r;
 	if (call_daemon(&o, "io.ckptd.Versions", name_params(name), false, &reply) < 0)
 		return 1;
@@ -846,31 +835,16 @@ int verb_restore_daemon(int argc, char **argv)
 int verb_status(int argc, char **argv)
 {
 	static const char synopsis[] = "status [--json] [--socket PATH]";
-	static const struct option options[] = {
-		COMMON_OPTIONS,
-		{},
-	};
 	struct daemon_options o = {};
 	json_object *reply = NULL, *load;
 	const char *version, *state_dir, *boot_id;
 	int64_t pid, uptime, jobs, busy;
 	char buf[REMOTE_STRING_MAX], span[FORMAT_TIME_MAX], num[24];
-	int c;
+	int r;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
-		if (common_option(c, &o))
-			continue;
-		if (c == 'h') {
-			printf("Usage: ckptd %s\n\nShows what the daemon is and what it is doing.\n"
-			       COMMON_HELP, synopsis);
-			return 0;
-		}
-		return option_error(c, argv);
-	}
-	if (optind != argc)
-		return usage_error(synopsis);
+	if (!parse_plain_verb(argc, argv, synopsis,
+			      "Shows what the daemon is and what it is doing.", 0, &o, NULL, &r))
+		return r;
 	if (call_daemon(&o, "io.ckptd.Status", json_object_new_object(), false, &reply) < 0)
 		return 1;
 	if (printed_as_json(&o, reply))
