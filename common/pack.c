@@ -24,9 +24,8 @@
  *            12  u32 codec: 0 raw, 1 zstd
  *            16  u64 first_ordinal
  *            24  u64 XXH3_64 of a zstd payload; 0 for a raw one, whose pages
- *                are each checked against their hash in the trailer (packs
- *                written before 2026-11-25 carry it for raw frames too;
- *                readers never looked)
+ *                are each checked against their hash in the trailer (earlier
+ *                ckptd wrote it for raw frames too; no reader looks)
  *            32  payload: n_pages * 4096 bytes raw, or one zstd frame
  *           A frame is stored raw unless zstd saves at least 1/16, so that
  *           incompressible memory costs no decompression at restore.
