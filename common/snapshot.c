@@ -296,6 +296,64 @@ static int validate_members(const struct snapshot *s, const char **ret_reason)
 	return 0;
 }
 
+static bool same_object(const struct snapshot_file *a, const struct snapshot_file *b)
+{
+	return a->kind == b->kind &&
+	       (file_kind_is_anon(a->kind) || (a->id.dev == b->id.dev && a->id.ino == b->id.ino));
+}
+
+/* Item i of s, among its files or its open file descriptions: its share key and its file. */
+static const struct snapshot_file *shared_item(const struct snapshot *s, bool descriptions,
+					       size_t i, uint64_t *ret_key)
+{
+	if (!descriptions) {
+		*ret_key = s->files[i].share;
+		return &s->files[i];
+	}
+	*ret_key = s->open_files[i].share;
+	return &s->files[s->open_files[i].file];
+}
+
+static size_t n_items(const struct snapshot *s, bool descriptions)
+{
+	return descriptions ? s->n_open_files : s->n_files;
+}
+
+/* The first process q < p holding key for another object than f; -1 when none. */
+static ssize_t share_clash(const struct snapshot *const *snaps, size_t p, bool descriptions,
+			   uint64_t key, const struct snapshot_file *f)
+{
+	for (size_t q = 0; q < p; q++)
+		for (size_t k = 0; k < n_items(snaps[q], descriptions); k++) {
+			uint64_t other;
+			const struct snapshot_file *g = shared_item(snaps[q], descriptions, k, &other);
+
+			if (other == key && !same_object(f, g))
+				return (ssize_t) q;
+		}
+	return -1;
+}
+
+int snapshot_validate_shares(const struct snapshot *const *snaps, size_t n, size_t ret_pair[2],
+			     const char **ret_reason)
+{
+	for (int descriptions = 1; descriptions >= 0; descriptions--)
+		for (size_t p = 1; p < n; p++)
+			for (size_t i = 0; i < n_items(snaps[p], descriptions); i++) {
+				uint64_t key;
+				const struct snapshot_file *f =
+					shared_item(snaps[p], descriptions, i, &key);
+				ssize_t q = key ? share_clash(snaps, p, descriptions, key, f) : -1;
+
+				if (q >= 0) {
+					ret_pair[0] = (size_t) q;
+					ret_pair[1] = p;
+					return fail(ret_reason, descriptions ? "an open file" : "a file");
+				}
+			}
+	return 0;
+}
+
 int snapshot_validate(const struct snapshot *s, const char **ret_reason)
 {
 	int r;

@@ -342,6 +342,15 @@ struct snapshot_member *snapshot_add_member(struct snapshot *s);
 
 /* Structural checks that a decoded snapshot must pass before anything uses it. */
 int snapshot_validate(const struct snapshot *s, const char **ret_reason);
+/*
+ * Across the processes of a tree, each validated alone first: one nonzero
+ * share key, of a file or of an open file description, is one object (a
+ * hostile image giving one key to files of different kinds would have one
+ * process handed another's). -EBADMSG with ret_pair the two processes
+ * (indices into snaps) and *ret_reason what they share ("a file").
+ */
+int snapshot_validate_shares(const struct snapshot *const *snaps, size_t n, size_t ret_pair[2],
+			     const char **ret_reason);
 
 const char *region_kind_to_string(enum region_kind k);
 const char *file_kind_to_string(enum file_kind k);

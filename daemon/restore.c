@@ -352,64 +352,22 @@ static int check_pidns(const struct restore_options *o)
 	return 0;
 }
 
-static bool same_object(const struct snapshot_file *a, const struct snapshot_file *b)
-{
-	return a->kind == b->kind &&
-	       (file_kind_is_anon(a->kind) || (a->id.dev == b->id.dev && a->id.ino == b->id.ino));
-}
-
-/* Descriptions with one key are of one object too. */
-static int check_description_shares(const struct restore_tree *t, size_t p)
-{
-	const struct snapshot *s = t->procs[p].snap;
-
-	for (size_t i = 0; i < s->n_open_files; i++)
-		for (size_t q = 0; s->open_files[i].share && q < p; q++) {
-			const struct snapshot *o = t->procs[q].snap;
-
-			for (size_t k = 0; k < o->n_open_files; k++)
-				if (o->open_files[k].share == s->open_files[i].share &&
-				    !same_object(&o->files[o->open_files[k].file],
-						 &s->files[s->open_files[i].file]))
-					return log_error_errno(-EBADMSG,
-							       "The image is damaged: PID %d and PID "
-							       "%d share an open file that is not the "
-							       "same",
-							       (int) o->proc.pid, (int) s->proc.pid);
-		}
-	return 0;
-}
-
-/*
- * One key is one object: a hostile image giving one key to files of
- * different kinds would have one process handed another's object.
- */
+/* One share key, one object, across the tree's processes (snapshot_validate_shares). */
 static int check_shares(const struct restore_tree *t)
 {
-	for (size_t p = 1; p < t->n; p++) {
-		int r = check_description_shares(t, p);
+	_cleanup_free_ const struct snapshot **snaps = new0(const struct snapshot *, t->n);
+	const char *what = "?";
+	size_t pair[2];
 
-		if (r < 0)
-			return r;
-	}
-	for (size_t p = 1; p < t->n; p++)
-		for (size_t i = 0; i < t->procs[p].snap->n_files; i++) {
-			const struct snapshot_file *f = &t->procs[p].snap->files[i];
-
-			for (size_t q = 0; f->share && q < p; q++)
-				for (size_t k = 0; k < t->procs[q].snap->n_files; k++) {
-					const struct snapshot_file *g = &t->procs[q].snap->files[k];
-
-					if (g->share == f->share && !same_object(f, g))
-						return log_error_errno(-EBADMSG,
-								       "The image is damaged: PID %d "
-								       "and PID %d share a file that "
-								       "is not the same",
-								       (int) t->procs[q].snap->proc.pid,
-								       (int) t->procs[p].snap->proc.pid);
-				}
-		}
-	return 0;
+	if (!snaps)
+		return log_oom();
+	for (size_t i = 0; i < t->n; i++)
+		snaps[i] = t->procs[i].snap;
+	if (snapshot_validate_shares(snaps, t->n, pair, &what) >= 0)
+		return 0;
+	return log_error_errno(-EBADMSG, "The image is damaged: PID %d and PID %d share %s that "
+					 "is not the same",
+			       (int) snaps[pair[0]]->proc.pid, (int) snaps[pair[1]]->proc.pid, what);
 }
 
 /* Everything that can be checked before any process exists. */

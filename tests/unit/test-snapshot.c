@@ -203,3 +203,75 @@ Test(snapshot, names)
 	cr_assert(file_kind_is_socket(FILE_KIND_UNIX_PAIR) && !file_kind_is_anon(FILE_KIND_UNIX_PAIR));
 	cr_assert_str_eq(file_kind_to_string(_FILE_KIND_MAX), "?");
 }
+
+/* Three processes of a tree, each with one file and one description of it, no keys yet. */
+static void tree_of_three(struct snapshot *s[3])
+{
+	for (size_t i = 0; i < 3; i++) {
+		s[i] = minimal();
+		s[i]->proc.pid = 100 + (pid_t) i;
+		s[i]->files[0].id.dev = 8;
+		s[i]->files[0].id.ino = 1000 + i;
+	}
+}
+
+static void free_three(struct snapshot *s[3])
+{
+	for (size_t i = 0; i < 3; i++)
+		snapshot_free(s[i]);
+}
+
+static int shares(struct snapshot *s[3], size_t pair[2], const char **why)
+{
+	return snapshot_validate_shares((const struct snapshot *const *) s, 3, pair, why);
+}
+
+Test(snapshot, one_share_key_is_one_object)
+{
+	struct snapshot *s[3];
+	const char *why = NULL;
+	size_t pair[2] = { 9, 9 };
+
+	tree_of_three(s);
+	/* Keys on different objects, or 0 (a process's own), are fine. */
+	s[0]->files[0].share = 1;
+	s[2]->files[0].share = 2;
+	cr_assert_eq(shares(s, pair, &why), 0);
+	/* One key, one object (same dev and inode) in two processes. */
+	s[2]->files[0].id.ino = 1000;
+	s[2]->files[0].share = 1;
+	cr_assert_eq(shares(s, pair, &why), 0);
+	/* One key, two inodes: the later process is named with the first that holds it. */
+	s[2]->files[0].id.ino = 1002;
+	cr_assert_eq(shares(s, pair, &why), -EBADMSG);
+	cr_assert_eq(pair[0], 0);
+	cr_assert_eq(pair[1], 2);
+	cr_assert_str_eq(why, "a file");
+	/* The same for kinds: an anonymous object keyed like a regular file. */
+	s[2]->files[0].id.ino = 1000;
+	s[2]->files[0].kind = FILE_KIND_EVENTFD;
+	cr_assert_eq(shares(s, pair, &why), -EBADMSG);
+	/* Two anonymous objects of one kind under one key: one object (no inode to compare). */
+	s[0]->files[0].kind = FILE_KIND_EVENTFD;
+	s[0]->files[0].id.ino = 7;
+	cr_assert_eq(shares(s, pair, &why), 0);
+	free_three(s);
+}
+
+Test(snapshot, one_description_key_is_one_object)
+{
+	struct snapshot *s[3];
+	const char *why = NULL;
+	size_t pair[2] = { 9, 9 };
+
+	tree_of_three(s);
+	s[1]->open_files[0].share = 5;
+	s[2]->open_files[0].share = 5;
+	cr_assert_eq(shares(s, pair, &why), -EBADMSG, "descriptions of two inodes");
+	cr_assert_eq(pair[0], 1);
+	cr_assert_eq(pair[1], 2);
+	cr_assert_str_eq(why, "an open file");
+	s[2]->files[0].id.ino = 1001;
+	cr_assert_eq(shares(s, pair, &why), 0, "one description of one file in two processes");
+	free_three(s);
+}
