@@ -787,6 +787,7 @@ int pack_writer_add(struct pack_writer *w, const void *pages, size_t n, struct p
 	for (size_t i = 0; i < n; i++, p += PAGE_SIZE) {
 		struct page_hash h;
 		struct page_ref ref;
+		uint8_t *dst;
 
 		w->pages_in++;
 		page_hash_compute(p, &h);
@@ -806,13 +807,35 @@ int pack_writer_add(struct pack_writer *w, const void *pages, size_t n, struct p
 		if (r < 0)
 			return r;
 
-		memcpy(w->filling->buf + FRAME_HEADER_SIZE + w->filling->n_pages * PAGE_SIZE, p,
-		       PAGE_SIZE);
+		dst = w->filling->buf + FRAME_HEADER_SIZE + w->filling->n_pages * PAGE_SIZE;
+		/* A page read into the room is in place, or moves down past pages not kept. */
+		if (dst != p)
+			memmove(dst, p, PAGE_SIZE);
 		w->hashes[w->n_stored++] = h;
 		refs[i] = ref;
 		if (++w->filling->n_pages == PACK_PAGES_PER_FRAME)
 			writer_submit(w);
 	}
+	return 0;
+}
+
+int pack_writer_room(struct pack_writer *w, void **ret, size_t *ret_pages)
+{
+	int r;
+
+	assert(w);
+	if (w->done)
+		return -EINVAL;
+	r = writer_error(w);
+	if (r < 0)
+		return r;
+	if (!w->filling) {
+		r = writer_take_slot(w);
+		if (r < 0)
+			return r;
+	}
+	*ret = w->filling->buf + FRAME_HEADER_SIZE + w->filling->n_pages * PAGE_SIZE;
+	*ret_pages = PACK_PAGES_PER_FRAME - w->filling->n_pages;
 	return 0;
 }
 

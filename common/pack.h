@@ -57,6 +57,13 @@ int pack_writer_new(int store_dfd, uint64_t pack_id, struct page_hash_index *kno
 /* Stores n pages (n * 4096 bytes) and sets refs[i] to where page i lives. */
 int pack_writer_add(struct pack_writer *w, const void *pages, size_t n, struct page_ref *refs);
 /*
+ * Where the next new pages will go: *ret_pages (1 to PACK_PAGES_PER_FRAME)
+ * free pages of the frame being filled. Pages read straight there and then
+ * handed to pack_writer_add stay in place instead of being copied. Waits
+ * while every frame is on its way to the disk.
+ */
+int pack_writer_room(struct pack_writer *w, void **ret, size_t *ret_pages);
+/*
  * Writes the trailer, fsyncs and renames the pack into place. When no page
  * was new the file is removed and *ret_created is false.
  */

@@ -532,6 +532,38 @@ static void assemble(const struct page_ref *refs, size_t n, const uint64_t *ids,
 		pack_reader_free(readers[i]);
 }
 
+Test(pack, pages_read_into_the_room, .init = store_setup, .fini = store_teardown)
+{
+	/* Every third page repeats an earlier one: the pages after it move down in the frame. */
+	const size_t n = 300;
+	_cleanup_free_ uint8_t *pages = pages_alloc(n), *out = pages_alloc(n);
+	_cleanup_(pack_writer_freep) struct pack_writer *w = NULL;
+	struct page_ref refs[300];
+	struct pack_stats st;
+	bool created;
+
+	fill_random(pages, n, 7);
+	for (size_t i = 3; i < n; i += 3)
+		memcpy(pages + i * PAGE_SIZE, pages + (i / 2) * PAGE_SIZE, PAGE_SIZE);
+	cr_assert_eq(pack_writer_new(store_fd, 6, NULL, 3, &w), 0);
+	for (size_t i = 0; i < n;) {
+		void *room;
+		size_t k;
+
+		cr_assert_eq(pack_writer_room(w, &room, &k), 0);
+		cr_assert(k >= 1 && k <= PACK_PAGES_PER_FRAME);
+		k = MIN(MIN(k, (size_t) 29), n - i);
+		memcpy(room, pages + i * PAGE_SIZE, k * PAGE_SIZE);
+		cr_assert_eq(pack_writer_add(w, room, k, refs + i), 0);
+		i += k;
+	}
+	cr_assert_eq(pack_writer_finish(w, &created, &st), 0);
+	cr_assert(created);
+	cr_assert_eq(st.pages_stored, n - n / 3 + (n % 3 == 0));
+	assemble(refs, n, (const uint64_t[]){ 6 }, 1, out);
+	cr_assert_eq(memcmp(out, pages, n * PAGE_SIZE), 0);
+}
+
 Test(pack, second_pack_stores_only_changed_pages, .init = store_setup, .fini = store_teardown)
 {
 	const size_t n = 150;
