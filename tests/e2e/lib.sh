@@ -239,6 +239,16 @@ start_bg() {
 	log "started pid $BG_PID: $*"
 }
 
+# need_python3: sets PYTHON to Debian's python3 (the program the python
+# workloads are meant to exercise), else the first on PATH; skips without one.
+# Their shared module (ready.py) is compiled in memory only: no __pycache__
+# in the source tree.
+need_python3() {
+	PYTHON=/usr/bin/python3
+	[ -x "$PYTHON" ] || PYTHON=$(command -v python3) || skip "no python3"
+	export PYTHONDONTWRITEBYTECODE=1
+}
+
 # wait_ready PID FILE [TIMEOUT_S]: until the workload wrote its ready file.
 wait_ready() {
 	local pid=$1 file=$2 timeout=${3:-60} deadline

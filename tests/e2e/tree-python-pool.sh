@@ -12,8 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mode=$(e2e_mode "${1:-}")
 e2e_init "tree-python-pool-$mode"
 
-PYTHON=/usr/bin/python3
-[ -x "$PYTHON" ] || PYTHON=$(command -v python3) || skip "no python3"
+need_python3
 launch() { start_bg "$1" "$PYTHON" "$WORKLOADS_SRC/pool.py" "$1/out" "$1/ready"; }
 OUTPUTS=(out)
 # The workers the driver started are its children, all of them there.

@@ -10,8 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 mode=$(e2e_mode "${1:-}")
 e2e_init "tree-unix-socket-$mode"
 
-PYTHON=/usr/bin/python3
-[ -x "$PYTHON" ] || PYTHON=$(command -v python3) || skip "no python3"
+need_python3
 launch() { start_bg "$1" "$PYTHON" "$WORKLOADS_SRC/unixconn.py" "$1/out" "$1/ready" "$1/sock"; }
 OUTPUTS=(out)
 verify() { last_line_pass "$1/out"; }

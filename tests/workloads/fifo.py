@@ -17,6 +17,8 @@ import os
 import sys
 import time
 
+from ready import announce
+
 LINES = 4
 
 
@@ -40,9 +42,7 @@ def main():
     if pid == 0:
         os.close(fd)
         child(path, rounds)
-    with open(ready + ".tmp", "w") as f:
-        f.write("%d %d\n" % (os.getpid(), pid))
-    os.rename(ready + ".tmp", ready)
+    announce(ready, os.getpid(), pid)
     h = hashlib.sha256()
     reader = os.fdopen(fd, "r")
     for n in range(rounds * LINES):

@@ -14,6 +14,8 @@ import hashlib
 import os
 import sys
 
+from ready import announce
+
 M = (1 << 4423) - 1  # a Mersenne prime
 
 
@@ -40,9 +42,7 @@ def main():
     h = hashlib.sha256(b"ckptd").digest()
     acc, table, lines = 1, {}, []
 
-    with open(ready + ".tmp", "w") as f:
-        f.write("%d\n" % os.getpid())
-    os.rename(ready + ".tmp", ready)
+    announce(ready, os.getpid())
 
     for r in range(rounds):
         for i in range(12000):

@@ -15,6 +15,8 @@ import multiprocessing
 import os
 import sys
 
+from ready import announce
+
 WORKERS = 3
 
 
@@ -34,9 +36,7 @@ def main():
     pool = ctx.Pool(WORKERS)
     workers = [p.pid for p in multiprocessing.active_children()]
 
-    with open(ready + ".tmp", "w") as f:
-        f.write(" ".join(str(p) for p in [os.getpid()] + sorted(workers)) + "\n")
-    os.rename(ready + ".tmp", ready)
+    announce(ready, os.getpid(), *sorted(workers))
 
     lines, ok = [], len(workers) == WORKERS
     total = hashlib.sha256()

@@ -16,6 +16,8 @@ import os
 import sys
 from multiprocessing.connection import Client, Listener
 
+from ready import announce
+
 
 def serve(addr):
     conn = Client(addr, family="AF_UNIX")
@@ -52,9 +54,7 @@ def main():
     listener = Listener(addr, family="AF_UNIX")
     worker = child(serve, addr)
     conn = listener.accept()
-    with open(ready + ".tmp", "w") as f:
-        f.write("%d\n" % os.getpid())
-    os.rename(ready + ".tmp", ready)
+    announce(ready, os.getpid())
     lines = []
     conn.send(0)
     for i in range(1, rounds):
