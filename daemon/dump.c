@@ -406,7 +406,8 @@ static int finish_pack(struct dump_ctx *c, struct image_stats *stats)
 }
 
 /* The root, frozen, and then every descendant; each member gets its capture state. */
-static int freeze_tree(struct dump_tree *t, bool preread)
+/* *ret_frozen_ns: when the first thread was stopped, the start of the freeze. */
+static int freeze_tree(struct dump_tree *t, bool preread, uint64_t *ret_frozen_ns)
 {
 	const struct dump_options *o = t->procs[0].opts;
 	int timeout = o->freeze_timeout_ms ? o->freeze_timeout_ms : DEFAULT_FREEZE_TIMEOUT_MS;
@@ -417,6 +418,7 @@ static int freeze_tree(struct dump_tree *t, bool preread)
 		return r;
 	if (preread)
 		dump_preread_maps(&t->procs[0]);
+	*ret_frozen_ns = now_ns(CLOCK_MONOTONIC);
 	r = seize_process(t->procs[0].pid, timeout, &t->procs[0].seized);
 	if (r == -ESRCH)
 		return log_error_errno(r, "PID %d exited while being frozen", (int) t->procs[0].pid);
@@ -425,6 +427,7 @@ static int freeze_tree(struct dump_tree *t, bool preread)
 	r = dump_seize_tree(t, timeout);
 	for (size_t i = 1; r >= 0 && i < t->n; i++)
 		r = member_setup(&t->procs[i], &t->procs[0]);
+	log_debug("frozen: seize %" PRIu64 " us", (now_ns(CLOCK_MONOTONIC) - *ret_frozen_ns) / 1000);
 	return r;
 }
 
@@ -506,8 +509,7 @@ static int dump_attempt(pid_t pid, int parent_dfd, const char *name,
 		r = image_error(r, name);
 		goto out;
 	}
-	r = freeze_tree(&t, preread);
-	t_frozen = now_ns(CLOCK_MONOTONIC);
+	r = freeze_tree(&t, preread, &t_frozen);
 	if (r >= 0)
 		r = capture_tree(&t);
 	if (r < 0)
