@@ -202,38 +202,43 @@ int dump_seize_tree(struct dump_tree *t, int timeout_ms)
 	return 0;
 }
 
-const struct snapshot_file *dump_tree_earlier_file(const struct dump_ctx *c, enum file_kind kind,
-						   uint64_t dev, uint64_t ino)
+/* The same inode as saved by a process before c, and that process's snapshot. */
+static const struct snapshot_file *earlier_file(const struct dump_ctx *c, enum file_kind kind,
+						uint64_t dev, uint64_t ino,
+						const struct snapshot **ret_snap)
 {
 	for (size_t k = 0; c->tree && k < c->index; k++) {
 		const struct snapshot *s = c->tree->procs[k].snap;
 
 		for (size_t i = 0; i < s->n_files; i++)
 			if (s->files[i].kind == kind && s->files[i].id.dev == dev &&
-			    s->files[i].id.ino == ino)
+			    s->files[i].id.ino == ino) {
+				*ret_snap = s;
 				return &s->files[i];
+			}
 	}
 	return NULL;
+}
+
+const struct snapshot_file *dump_tree_earlier_file(const struct dump_ctx *c, enum file_kind kind,
+						   uint64_t dev, uint64_t ino)
+{
+	const struct snapshot *s;
+
+	return earlier_file(c, kind, dev, ino, &s);
 }
 
 bool dump_tree_earlier_pair(const struct dump_ctx *c, uint64_t dev, uint64_t ino,
 			    const struct snapshot_file *ret[static 2])
 {
-	for (size_t k = 0; c->tree && k < c->index; k++) {
-		const struct snapshot *s = c->tree->procs[k].snap;
+	const struct snapshot *s;
+	const struct snapshot_file *f = earlier_file(c, FILE_KIND_UNIX_PAIR, dev, ino, &s);
 
-		for (size_t i = 0; i < s->n_files; i++) {
-			const struct snapshot_file *f = &s->files[i];
-
-			if (f->kind == FILE_KIND_UNIX_PAIR && f->id.dev == dev && f->id.ino == ino &&
-			    f->sock.peer < s->n_files) {
-				ret[0] = f;
-				ret[1] = &s->files[f->sock.peer];
-				return true;
-			}
-		}
-	}
-	return false;
+	if (!f || f->sock.peer >= s->n_files)
+		return false;
+	ret[0] = f;
+	ret[1] = &s->files[f->sock.peer];
+	return true;
 }
 
 /* An fd of the process that uses open file description of. */
