@@ -1,26 +1,27 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""unixconn.py: a parent and child talking over a named unix socket, for tree tests.
+"""unixconn.py: a parent and child talking over a unix socket, for tree tests.
 
-    python3 unixconn.py OUT READY SOCKET [ROUNDS=9000]
+    python3 unixconn.py OUT READY SOCKET|pair [ROUNDS=9000]
 
 The parent listens on SOCKET (multiprocessing.connection, AF_UNIX); a forked
 child connects and, for each number the parent sends, walks a SHA-256 chain
 and sends the digest back, while the parent keeps two requests in flight so
 bytes sit queued both ways. At the end a second child connects to the same
-listener and sends one word: the listener must still take connections. The
-result depends only on the arguments. Writes READY (its pid) once connected;
-the last line of OUT is PASS or FAIL.
+listener and sends one word: the listener must still take connections. With
+"pair" instead of a path, parent and child talk over a socket pair made
+before the fork (one end each), and there is no listener. The result
+depends only on the arguments. Writes READY (its pid) once connected; the
+last line of OUT is PASS or FAIL.
 """
 import hashlib
 import os
 import sys
-from multiprocessing.connection import Client, Listener
+from multiprocessing.connection import Client, Listener, Pipe
 
 from ready import announce
 
 
-def serve(addr):
-    conn = Client(addr, family="AF_UNIX")
+def serve(conn):
     h = b"unixconn"
     while True:
         n = conn.recv()
@@ -49,11 +50,17 @@ def late(addr):
 def main():
     out, ready, addr = sys.argv[1], sys.argv[2], sys.argv[3]
     rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 9000
-    if os.path.exists(addr):
-        os.unlink(addr)
-    listener = Listener(addr, family="AF_UNIX")
-    worker = child(serve, addr)
-    conn = listener.accept()
+    if addr == "pair":
+        listener = None
+        conn, theirs = Pipe()  # duplex: a socket pair
+        worker = child(serve, theirs)
+        theirs.close()
+    else:
+        if os.path.exists(addr):
+            os.unlink(addr)
+        listener = Listener(addr, family="AF_UNIX")
+        worker = child(lambda: serve(Client(addr, family="AF_UNIX")))
+        conn = listener.accept()
     announce(ready, os.getpid())
     lines = []
     conn.send(0)
@@ -63,12 +70,13 @@ def main():
     lines.append(conn.recv())
     conn.send(None)
     ok = os.waitpid(worker, 0)[1] == 0
-    second = child(late, addr)
-    lines.append(listener.accept().recv())
-    ok = ok and os.waitpid(second, 0)[1] == 0
+    if listener:
+        second = child(late, addr)
+        lines.append(listener.accept().recv())
+        ok = ok and os.waitpid(second, 0)[1] == 0
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
-        f.write("PASS\n" if ok and len(lines) == rounds + 1 else "FAIL\n")
+        f.write("PASS\n" if ok and len(lines) == rounds + bool(listener) else "FAIL\n")
 
 
 main()
