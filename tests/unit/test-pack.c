@@ -564,6 +564,79 @@ Test(pack, pages_read_into_the_room, .init = store_setup, .fini = store_teardown
 	cr_assert_eq(memcmp(out, pages, n * PAGE_SIZE), 0);
 }
 
+/*
+ * As the dump uses the room: each read fills the whole room, zero pages are
+ * not handed over (so a read becomes several adds, the first not always at
+ * the room's start), and duplicates move the later pages down. Every page
+ * handed over must read back as it was, also those of frames filled to the
+ * last slot.
+ */
+Test(pack, room_reads_split_around_zero_pages, .init = store_setup, .fini = store_teardown)
+{
+	const size_t n = 1000;
+	_cleanup_free_ uint8_t *pages = pages_alloc(n), *out = pages_alloc(n);
+	_cleanup_free_ struct page_ref *refs = calloc(n, sizeof(*refs));
+	_cleanup_free_ bool *zero = calloc(n, sizeof(bool));
+	_cleanup_(pack_writer_freep) struct pack_writer *w = NULL;
+	size_t stored = 0, full_rooms = 0;
+	struct pack_stats st;
+	bool created;
+
+	cr_assert_not_null(refs);
+	cr_assert_not_null(zero);
+	fill_random(pages, n, 21);
+	/* Zero runs at the start of a frame's pages, inside, and at the end. */
+	for (size_t i = 0; i < n; i++)
+		if (i % 64 == 0 || i % 97 == 5 || i % 64 == 63 || (i >= 300 && i < 310))
+			zero[i] = true;
+	for (size_t i = 0; i < n; i++) {
+		if (zero[i])
+			memset(pages + i * PAGE_SIZE, 0, PAGE_SIZE);
+		else if (i % 7 == 3 && i > 10)
+			memcpy(pages + i * PAGE_SIZE, pages + (i - 9) * PAGE_SIZE, PAGE_SIZE);
+	}
+	cr_assert_eq(pack_writer_new(store_fd, 8, NULL, 3, &w), 0);
+	for (size_t i = 0; i < n;) {
+		uint8_t *room;
+		size_t k, run = 0;
+
+		cr_assert_eq(pack_writer_room(w, (void **) &room, &k), 0);
+		cr_assert(k >= 1 && k <= PACK_PAGES_PER_FRAME);
+		full_rooms += k == PACK_PAGES_PER_FRAME;
+		k = MIN(k, n - i);
+		memcpy(room, pages + i * PAGE_SIZE, k * PAGE_SIZE);
+		for (size_t j = 0; j <= k; j++) {
+			if (j < k && !zero[i + j])
+				continue;
+			if (j > run)
+				cr_assert_eq(pack_writer_add(w, room + run * PAGE_SIZE, j - run,
+							     refs + i + run),
+					     0);
+			run = j + 1;
+		}
+		i += k;
+	}
+	cr_assert_eq(pack_writer_finish(w, &created, &st), 0);
+	cr_assert(created);
+	cr_assert_gt(full_rooms, 3, "the reads never started on an empty frame");
+	for (size_t i = 0; i < n; i++)
+		stored += !zero[i];
+	cr_assert_eq(st.pages_in, stored);
+	cr_assert_lt(st.pages_stored, stored, "the duplicates were stored again");
+
+	_cleanup_(pack_reader_freep) struct pack_reader *r = NULL;
+
+	cr_assert_eq(pack_reader_open(store_fd, 8, &r), 0);
+	for (size_t i = 0; i < n; i++) {
+		if (zero[i])
+			continue;
+		cr_assert_eq(refs[i].pack_id, 8);
+		cr_assert_eq(pack_reader_read(r, refs[i].ordinal, 1, out + i * PAGE_SIZE), 0);
+		cr_assert_eq(memcmp(out + i * PAGE_SIZE, pages + i * PAGE_SIZE, PAGE_SIZE), 0,
+			     "page %zu", i);
+	}
+}
+
 Test(pack, second_pack_stores_only_changed_pages, .init = store_setup, .fini = store_teardown)
 {
 	const size_t n = 150;
