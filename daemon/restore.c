@@ -193,16 +193,25 @@ static void become_root(void)
 	(void) syscall(SYS_setgroups, 0, NULL);
 }
 
+static int open_files(struct restore_ctx *c)
+{
+	int r = restore_check_files(c);
+
+	if (r >= 0)
+		r = restore_plan_cuts(c);
+	if (r >= 0)
+		r = restore_prepare_files(c);
+	return r;
+}
+
 /* Opens and prepares every file; for an owner, with the owner's rights. */
 static int prepare_files(struct restore_ctx *c)
 {
 	gid_t groups[OWNER_GROUPS_MAX];
 	int n = OWNER_GROUPS_MAX, r;
 
-	if (!c->opts->as_owner) {
-		r = restore_check_files(c);
-		return r < 0 ? r : restore_prepare_files(c);
-	}
+	if (!c->opts->as_owner)
+		return open_files(c);
 	r = owner_groups(c->opts->owner_uid, c->opts->owner_gid, groups, &n);
 	if (r < 0)
 		return log_error_errno(r, "uid %u is in too many groups", (unsigned) c->opts->owner_uid);
@@ -212,9 +221,7 @@ static int prepare_files(struct restore_ctx *c)
 	r = become_owner(c->opts->owner_gid, c->opts->owner_uid, groups, n);
 	if (r < 0)
 		return log_error_errno(r, "Cannot take the owner's rights: %m");
-	r = restore_check_files(c);
-	if (r >= 0)
-		r = restore_prepare_files(c);
+	r = open_files(c);
 	become_root();
 	return r;
 }
@@ -253,6 +260,7 @@ static void restore_ctx_done(struct restore_ctx *c)
 		image_free(c->img);
 	}
 	restore_close_files(c);
+	restore_cuts_done(c);
 	closep(&c->sync_fd[0]);
 	inject_close(&c->inj);
 	free(c->threads);
@@ -429,6 +437,9 @@ int restore_process(int dfd, const char *path, const struct restore_options *opt
 		goto out;
 	for (size_t i = 0; r >= 0 && i < t.n; i++)
 		r = run_stub(&t.procs[i]);
+	/* Last: a restore that fails leaves the files as they were. */
+	for (size_t i = 0; r >= 0 && i < t.n; i++)
+		r = restore_cut_files(&t.procs[i]);
 	if (r < 0) {
 		restore_kill_stubs(&t);
 		goto out;

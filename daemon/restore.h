@@ -25,6 +25,12 @@
 
 struct restore_tree;
 
+/* A file the process appended to, grown since the snapshot (restore-append.c). */
+struct restore_cut {
+	int fd;	       /* opened for writing, with the rights the restore opens files with */
+	uint32_t file; /* index into snapshot.files */
+};
+
 struct restore_ctx {
 	const struct restore_options *opts;
 	struct restore_tree *tree; /* this process is tree->procs[index] */
@@ -43,6 +49,8 @@ struct restore_ctx {
 	int sync_fd[2];
 	int stdio_fds[3]; /* per saved fd 0..2 that was a pipe or terminal: its stand-in */
 	bool stdio_redirected;
+	struct restore_cut *cuts; /* files to cut back once nothing else can fail */
+	size_t n_cuts;
 
 	/* The stub (restore-stub.c) and its fds once it has rearranged them. */
 	pid_t pid;
@@ -96,6 +104,11 @@ int restore_prepare_files(struct restore_ctx *c);
 /* memfd seals go on last: a seal may forbid the mappings the stub still has to make. */
 int restore_seal_files(struct restore_ctx *c);
 void restore_close_files(struct restore_ctx *c);
+
+/* restore-append.c: files the process appended to that grew, cut back to their size then. */
+int restore_plan_cuts(struct restore_ctx *c);
+int restore_cut_files(struct restore_ctx *c);
+void restore_cuts_done(struct restore_ctx *c);
 
 /* restore-stub.c: "syscall; ret" in ckptd's own text, which the stub shares until it unmaps it. */
 extern const char ckptd_stub_syscall[];
