@@ -510,7 +510,8 @@ compare_state() {
 # is a child of this shell (started with start_bg) unless
 # "notchild" says so; then its exit status cannot be checked. If CYCLE_READY
 # names the workload's ready file, it is removed before the restore: see
-# check_resumed.
+# check_resumed. A scenario may define after_leave PID, run in leave mode
+# between the dump and the kill.
 ckpt_cycle() {
 	local pid=$1 mode=$2 img=$3 child=${4:-child} rc lines
 	local args=()
@@ -546,6 +547,7 @@ ckpt_cycle() {
 			fail "threads after dump --leave-running are [$(cat "$T/left.tids")], were [$(cat "$T/before.tids")]"
 		compare_tree "$pid" "$T/before.tree" "after dump --leave-running"
 		check_tree_running "$T/before.tree" "after dump --leave-running"
+		! declare -F after_leave >/dev/null || after_leave "$pid"
 		kill -9 "$pid"
 		kill_tree "$T/before.tree"
 		wait_gone "$pid" 10 "the original after SIGKILL"
