@@ -38,8 +38,10 @@ static int plan_cut(struct restore_ctx *c, uint32_t file, uint64_t size_now)
 
 	fd = open(f->path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return log_error_errno(-errno, "%s grew since the snapshot (%" PRIu64 " bytes, then "
-					       "%" PRIu64 ") and cannot be opened to cut it back: %m",
+		return log_error_errno(-errno, "%s, which the process appends to, grew to %" PRIu64
+					       " bytes since the snapshot and cannot be cut back to "
+					       "the %" PRIu64 " it had then (%m); let the process's "
+					       "user write it and restore again",
 				       f->path, size_now, f->id.size);
 	if (fstat(fd, &st) < 0 || (uint64_t) st.st_dev != f->id.dev ||
 	    (uint64_t) st.st_ino != f->id.ino) {
