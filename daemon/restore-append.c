@@ -5,17 +5,24 @@
  * a position the image holds: what it appended after the snapshot would
  * come twice, once from before the crash and once from the restored process
  * doing that work again. Such a file is cut back to its size at the
- * snapshot, the end the process saw then. Only files the process had open
- * for appending, only once nothing else can fail, and with the rights the
- * files were opened with (the owner's, for an owner's restore).
+ * snapshot, the end the process saw then, and what is cut is kept beside it
+ * (the last lines before a crash say why it crashed). Only files the
+ * process had open for appending, only once nothing else can fail, and
+ * with the rights the files were opened with (the owner's, for an owner's
+ * restore).
  */
 #define LOG_PREFIX "restore: "
 
 #include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "log.h"
+#include "proc.h"
 #include "restore.h"
 #include "util.h"
 
@@ -30,26 +37,77 @@ static bool appends_to(const struct snapshot *s, uint32_t file)
 	return false;
 }
 
+/*
+ * With --pidns the original may still run beside its copy: its log is its
+ * own, and cutting it would take what it wrote since.
+ */
+static bool original_runs(const struct restore_ctx *c)
+{
+	uint64_t start;
+
+	return c->opts->pidns && proc_start_time(c->snap->proc.pid, &start) >= 0 &&
+	       start == c->snap->proc.start_time;
+}
+
+/* An empty file beside the log, for what will be cut: LOG.ckptd-cut-SECONDS[-N]. */
+static int open_aside(const char *path, struct restore_cut *cut)
+{
+	_cleanup_free_ char *dir_copy = strdup(path), *base_copy = strdup(path);
+	char name[NAME_MAX + 1];
+	long now = (long) time(NULL);
+
+	if (!dir_copy || !base_copy)
+		return -ENOMEM;
+	cut->dir_fd = open(dirname(dir_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cut->dir_fd < 0)
+		return -errno;
+	for (int n = 0; n < 100; n++) {
+		int len = n ? snprintf(name, sizeof(name), "%s.ckptd-cut-%ld-%d",
+				       basename(base_copy), now, n)
+			    : snprintf(name, sizeof(name), "%s.ckptd-cut-%ld", basename(base_copy),
+				       now);
+
+		if (len < 0 || (size_t) len >= sizeof(name))
+			return -ENAMETOOLONG;
+		cut->aside_fd = openat(cut->dir_fd, name,
+				       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (cut->aside_fd >= 0)
+			return (cut->aside = strdup(name)) ? 0 : -ENOMEM;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
 static int plan_cut(struct restore_ctx *c, uint32_t file, uint64_t size_now)
 {
 	const struct snapshot_file *f = &c->snap->files[file];
-	struct stat st;
-	int fd;
+	struct restore_cut *cut = &c->cuts[c->n_cuts];
+	char self[64];
+	int r;
 
-	fd = open(f->path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
+	/* The inode checked already, not whatever the path names now. */
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", c->file_fds[file]);
+	*cut = (struct restore_cut){ .fd = open(self, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK),
+				     .dir_fd = -EBADF, .aside_fd = -EBADF, .file = file };
+	if (cut->fd < 0 && errno == EPERM) {
+		log_warning("%s is append-only (chattr +a) and grew since the snapshot; the process "
+			    "appends again after what is there",
+			    f->path);
+		return 0;
+	}
+	if (cut->fd < 0)
 		return log_error_errno(-errno, "%s, which the process appends to, grew to %" PRIu64
 					       " bytes since the snapshot and cannot be cut back to "
 					       "the %" PRIu64 " it had then (%m); let the process's "
 					       "user write it and restore again",
 				       f->path, size_now, f->id.size);
-	if (fstat(fd, &st) < 0 || (uint64_t) st.st_dev != f->id.dev ||
-	    (uint64_t) st.st_ino != f->id.ino) {
-		(void) close(fd);
-		return log_error_errno(-ESTALE, "%s was replaced during the restore; try again",
-				       f->path);
-	}
-	c->cuts[c->n_cuts++] = (struct restore_cut){ .fd = fd, .file = file };
+	c->n_cuts++;
+	r = open_aside(f->path, cut);
+	if (r < 0)
+		log_warning_errno(r, "Cannot make a file beside %s for what is cut from it (%m); the "
+				     "%" PRIu64 " bytes written after the snapshot are dropped",
+				  f->path, size_now - f->id.size);
 	return 0;
 }
 
@@ -73,6 +131,12 @@ int restore_plan_cuts(struct restore_ctx *c)
 				    f->path, (uint64_t) st.st_size, f->id.size);
 		if ((uint64_t) st.st_size <= f->id.size)
 			continue;
+		if (original_runs(c)) {
+			log_warning("%s grew since the snapshot, but the process that wrote it still "
+				    "runs; both append to it",
+				    f->path);
+			continue;
+		}
 		r = plan_cut(c, i, (uint64_t) st.st_size);
 		if (r < 0)
 			return r;
@@ -80,31 +144,72 @@ int restore_plan_cuts(struct restore_ctx *c)
 	return 0;
 }
 
-int restore_cut_files(struct restore_ctx *c)
+/* What lies past the snapshot's end goes beside the file first (read through the checked fd). */
+static int keep_aside(const struct restore_cut *cut, int from_fd, uint64_t from, uint64_t to)
+{
+	loff_t in = (loff_t) from;
+
+	while ((uint64_t) in < to) {
+		ssize_t n = copy_file_range(from_fd, &in, cut->aside_fd, NULL, (size_t)(to - in), 0);
+
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break; /* the file got shorter meanwhile: nothing more to keep */
+	}
+	return fsync(cut->aside_fd) < 0 ? -errno : 0;
+}
+
+/*
+ * Nothing after the first cut may fail the restore (the cut files could not
+ * be put back): what goes wrong here is a warning, and the process runs.
+ */
+void restore_cut_files(struct restore_ctx *c)
 {
 	for (size_t i = 0; i < c->n_cuts; i++) {
-		const struct snapshot_file *f = &c->snap->files[c->cuts[i].file];
+		struct restore_cut *cut = &c->cuts[i];
+		const struct snapshot_file *f = &c->snap->files[cut->file];
 		struct stat st;
+		int r;
 
-		if (fstat(c->cuts[i].fd, &st) < 0)
-			return log_error_errno(-errno, "Cannot stat %s: %m", f->path);
-		if ((uint64_t) st.st_size <= f->id.size)
+		if (fstat(cut->fd, &st) < 0 || (uint64_t) st.st_size <= f->id.size)
 			continue; /* another process of the tree shares the file and cut it */
-		if (ftruncate(c->cuts[i].fd, (off_t) f->id.size) < 0)
-			return log_error_errno(-errno, "Cannot cut %s back to its size at the "
-						       "snapshot: %m",
-					       f->path);
+		if (cut->aside_fd >= 0) {
+			r = keep_aside(cut, c->file_fds[cut->file], f->id.size, (uint64_t) st.st_size);
+			if (r < 0) {
+				log_warning_errno(r, "Cannot keep what is cut from %s (%m); %s is "
+						     "left whole and the process appends after it",
+						  f->path, f->path);
+				continue;
+			}
+			cut->kept = true;
+		}
+		if (ftruncate(cut->fd, (off_t) f->id.size) < 0) {
+			log_warning_errno(-errno, "Cannot cut %s back to its size at the snapshot "
+						  "(%m); the process appends after what is there",
+					  f->path);
+			continue;
+		}
 		log_info("%s cut back from %" PRIu64 " to %" PRIu64 " bytes, its size at the "
-			 "snapshot: the process appends again what it wrote after it",
-			 f->path, (uint64_t) st.st_size, f->id.size);
+			 "snapshot: the process appends again what it wrote after it%s%s",
+			 f->path, (uint64_t) st.st_size, f->id.size,
+			 cut->kept ? "; what was cut is in " : "", cut->kept ? cut->aside : "");
 	}
-	return 0;
 }
 
 void restore_cuts_done(struct restore_ctx *c)
 {
-	for (size_t i = 0; i < c->n_cuts; i++)
-		closep(&c->cuts[i].fd);
+	for (size_t i = 0; i < c->n_cuts; i++) {
+		struct restore_cut *cut = &c->cuts[i];
+
+		/* A restore that failed, or a cut that did not happen, leaves no file beside. */
+		if (cut->aside && !cut->kept)
+			(void) unlinkat(cut->dir_fd, cut->aside, 0);
+		free(cut->aside);
+		closep(&cut->aside_fd);
+		closep(&cut->dir_fd);
+		closep(&cut->fd);
+	}
 	free(c->cuts);
 	c->cuts = NULL;
 	c->n_cuts = 0;

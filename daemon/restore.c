@@ -437,13 +437,13 @@ int restore_process(int dfd, const char *path, const struct restore_options *opt
 		goto out;
 	for (size_t i = 0; r >= 0 && i < t.n; i++)
 		r = run_stub(&t.procs[i]);
-	/* Last: a restore that fails leaves the files as they were. */
-	for (size_t i = 0; r >= 0 && i < t.n; i++)
-		r = restore_cut_files(&t.procs[i]);
 	if (r < 0) {
 		restore_kill_stubs(&t);
 		goto out;
 	}
+	/* Last: a restore that fails leaves the files as they were. */
+	for (size_t i = 0; i < t.n; i++)
+		restore_cut_files(&t.procs[i]);
 	/* Only now does any process of the tree run: none sees another half restored. */
 	for (size_t i = 0; i < t.n; i++)
 		restore_release(&t.procs[i]);

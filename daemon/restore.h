@@ -29,6 +29,10 @@ struct restore_tree;
 struct restore_cut {
 	int fd;	       /* opened for writing, with the rights the restore opens files with */
 	uint32_t file; /* index into snapshot.files */
+	int dir_fd;    /* the file's directory, and in it */
+	char *aside;   /* the file made for what is cut, or NULL */
+	int aside_fd;
+	bool kept;     /* what was cut is in aside */
 };
 
 struct restore_ctx {
@@ -107,7 +111,7 @@ void restore_close_files(struct restore_ctx *c);
 
 /* restore-append.c: files the process appended to that grew, cut back to their size then. */
 int restore_plan_cuts(struct restore_ctx *c);
-int restore_cut_files(struct restore_ctx *c);
+void restore_cut_files(struct restore_ctx *c);
 void restore_cuts_done(struct restore_ctx *c);
 
 /* restore-stub.c: "syscall; ret" in ckptd's own text, which the stub shares until it unmaps it. */
