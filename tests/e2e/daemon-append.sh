@@ -6,9 +6,9 @@
 # runs on past the version, then is killed, as by a crash. Restored by the
 # daemon, it does that work again, and its log must be an uninterrupted
 # run's byte for byte: restore cut the log back to its size at the
-# snapshot. Before that, with the log made root's, the user's restore is
-# refused naming the log (a user may not have the daemon cut a file it
-# cannot write), and the log keeps every byte.
+# snapshot, and kept what it cut in a file of the user's beside it. Before
+# that, with the log made root's, the user's restore is refused naming the
+# log, and the log keeps every byte, with no file left beside it.
 # shellcheck source=daemon-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/daemon-lib.sh"
 e2e_init daemon-append
@@ -51,18 +51,22 @@ grep -q "$T/a/log" <<<"$(ckptd_error_line)" ||
 [ "$(size_of "$T/a/log")" = "$killed_at" ] ||
 	fail "the refused restore changed the log: $(size_of "$T/a/log") bytes, were $killed_at"
 alive "$pid" && fail "the refused restore left pid $pid running"
+! compgen -G "$T/a/log.ckptd-cut-*" >/dev/null || fail "the refused restore left $(echo "$T"/a/log.ckptd-cut-*)"
 
 log "case: the log the user's again"
 chown "$uid:$gid" "$T/a/log"
 user_ok restore app
 alive "$pid" || fail "restore app did not bring back pid $pid"
 E2E_PIDS+=("$pid")
-[ "$(size_of "$T/a/log")" -lt "$killed_at" ] ||
-	fail "the log was not cut back: $(size_of "$T/a/log") bytes, $killed_at when killed"
+cut=("$T"/a/log.ckptd-cut-*)
+[ ${#cut[@]} = 1 ] && [ -s "${cut[0]}" ] || fail "no file beside the log holds what was cut"
+[ "$(stat -c %u "${cut[0]}")" = "$uid" ] || fail "${cut[0]} belongs to uid $(stat -c %u "${cut[0]}"), not $uid"
 wait_for 120 "the restored program did not finish" says_pass "$T/a/log"
 child_status "$ref_pid"
 [ "$CHILD_STATUS" = 0 ] || fail "the uninterrupted run ended with status $CHILD_STATUS"
 cmp "$T/ref/log" "$T/a/log" ||
 	fail "the restored log differs from the uninterrupted run's: $(diff "$T/ref/log" "$T/a/log" | head -n 6)"
 log "ok: the restored log is the uninterrupted run's ($(wc -l <"$T/a/log") lines)"
+[ "$(head -c "$(size_of "${cut[0]}")" <(tail -c "+$((killed_at - $(size_of "${cut[0]}") + 1))" "$T/ref/log"))" = "$(cat "${cut[0]}")" ] ||
+	fail "${cut[0]} is not what the killed run wrote after the snapshot"
 user_ok unwatch app
