@@ -733,6 +733,28 @@ static void warn_skipped(json_object *reply, const char *name)
 	}
 }
 
+/* Logs the restore cut back: the user should know where the lines after the snapshot went. */
+static void print_cuts(json_object *reply)
+{
+	json_object *cuts = member(reply, "cut", json_type_array);
+	char path[REMOTE_STRING_MAX], kept[REMOTE_STRING_MAX], size[FORMAT_BYTES_MAX],
+		was[FORMAT_BYTES_MAX];
+
+	for (size_t i = 0; cuts && i < json_object_array_length(cuts); i++) {
+		json_object *c = json_object_array_get_idx(cuts, i);
+		const char *p = reply_string(c, "path"), *k = reply_string(c, "kept");
+
+		printf("%s cut back to %s, its size at the snapshot (it had %s); ",
+		       printable(path, sizeof(path), p ? p : "?"),
+		       bytes_cell(size, sizeof(size), reply_int(c, "size")),
+		       bytes_cell(was, sizeof(was), reply_int(c, "was")));
+		if (k)
+			printf("what was cut is in %s\n", printable(kept, sizeof(kept), k));
+		else
+			printf("what was cut is gone\n");
+	}
+}
+
 int verb_restore_daemon(int argc, char **argv)
 {
 	static const char synopsis[] =
@@ -827,6 +849,7 @@ int verb_restore_daemon(int argc, char **argv)
 				printf(" version %" PRIi64, got);
 			printf("\n");
 		}
+		print_cuts(reply);
 	}
 	json_object_put(reply);
 	return 0;

@@ -14,6 +14,12 @@
 /* Where a long operation is: phase ("memory", "loading"...), and done of total units. */
 typedef void (*engine_progress_fn)(const char *phase, uint64_t done, uint64_t total,
 				   void *userdata);
+/*
+ * A file the restored process appends to, cut back from was to size bytes, its
+ * size at the snapshot; kept names the file that holds what was cut, or is NULL.
+ */
+typedef void (*engine_cut_fn)(const char *path, uint64_t size, uint64_t was, const char *kept,
+			      void *userdata);
 
 struct dump_options {
 	bool leave_running;	/* detach after the snapshot instead of killing the target */
@@ -72,6 +78,7 @@ struct restore_options {
 	uid_t owner_uid;
 	gid_t owner_gid;
 	engine_progress_fn progress; /* may be NULL */
+	engine_cut_fn cut;	     /* may be NULL; the cut is logged either way */
 	void *userdata;
 };
 

@@ -160,6 +160,20 @@ static int keep_aside(const struct restore_cut *cut, int from_fd, uint64_t from,
 	return fsync(cut->aside_fd) < 0 ? -errno : 0;
 }
 
+static void report_cut(const struct restore_ctx *c, const struct restore_cut *cut, uint64_t was)
+{
+	const struct snapshot_file *f = &c->snap->files[cut->file];
+	_cleanup_free_ char *dir = strdup(f->path), *kept = NULL;
+
+	if (cut->kept && dir)
+		kept = strdup_printf("%s/%s", dirname(dir), cut->aside);
+	log_info("%s cut back from %" PRIu64 " to %" PRIu64 " bytes, its size at the snapshot: the "
+		 "process appends again what it wrote after it%s%s",
+		 f->path, was, f->id.size, kept ? "; what was cut is in " : "", kept ? kept : "");
+	if (c->opts->cut)
+		c->opts->cut(f->path, f->id.size, was, kept, c->opts->userdata);
+}
+
 /*
  * Nothing after the first cut may fail the restore (the cut files could not
  * be put back): what goes wrong here is a warning, and the process runs.
@@ -190,10 +204,7 @@ void restore_cut_files(struct restore_ctx *c)
 					  f->path);
 			continue;
 		}
-		log_info("%s cut back from %" PRIu64 " to %" PRIu64 " bytes, its size at the "
-			 "snapshot: the process appends again what it wrote after it%s%s",
-			 f->path, (uint64_t) st.st_size, f->id.size,
-			 cut->kept ? "; what was cut is in " : "", cut->kept ? cut->aside : "");
+		report_cut(c, cut, (uint64_t) st.st_size);
 	}
 }
 

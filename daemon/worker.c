@@ -27,6 +27,7 @@
 struct report {
 	int fd;
 	uint64_t last_ns;
+	json_object *cuts; /* a restore's files cut back (restore-append.c), for the reply */
 };
 
 static void send_message(struct report *rep, json_object *o)
@@ -36,6 +37,20 @@ static void send_message(struct report *rep, json_object *o)
 	/* The NUL ends the message; a manager that is gone makes this fail, harmlessly. */
 	(void) write_all(rep->fd, text, strlen(text) + 1);
 	json_object_put(o);
+}
+
+static void report_cut(const char *path, uint64_t size, uint64_t was, const char *kept,
+		       void *userdata)
+{
+	struct report *rep = userdata;
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "path", json_object_new_string(path));
+	json_object_object_add(o, "size", json_object_new_int64((int64_t) size));
+	json_object_object_add(o, "was", json_object_new_int64((int64_t) was));
+	if (kept)
+		json_object_object_add(o, "kept", json_object_new_string(kept));
+	json_object_array_add(rep->cuts, o);
 }
 
 static void progress(const char *phase, uint64_t done, uint64_t total, void *userdata)
@@ -334,8 +349,10 @@ static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep
 		.owner_uid = owner,
 		.owner_gid = group,
 		.progress = progress,
+		.cut = report_cut,
 		.userdata = rep,
 	};
+	rep->cuts = json_object_new_array();
 	for (;;) {
 		snprintf(path, sizeof(path), "versions/%s", store_version_name(number, name));
 		r = restore_process(job_dfd, path, &opts, &res);
@@ -366,6 +383,10 @@ static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep
 		json_object_object_add(o, "skipped", skipped);
 	else
 		json_object_put(skipped);
+	if (json_object_array_length(rep->cuts))
+		json_object_object_add(o, "cut", rep->cuts);
+	else
+		json_object_put(rep->cuts);
 	finish_result(rep, o);
 }
 
