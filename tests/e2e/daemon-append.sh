@@ -60,6 +60,9 @@ alive "$pid" || fail "restore app did not bring back pid $pid"
 E2E_PIDS+=("$pid")
 cut=("$T"/a/log.ckptd-cut-*)
 [ ${#cut[@]} = 1 ] && [ -s "${cut[0]}" ] || fail "no file beside the log holds what was cut"
+grep -qF "$T/a/log cut back to" "$CKPTD_OUT" && grep -qF "what was cut is in ${cut[0]}" "$CKPTD_OUT" ||
+	fail "restore did not say it cut the log and where the rest went: $(cat "$CKPTD_OUT")"
+log "restore said: $(cat "$CKPTD_OUT")"
 [ "$(stat -c %u "${cut[0]}")" = "$uid" ] || fail "${cut[0]} belongs to uid $(stat -c %u "${cut[0]}"), not $uid"
 wait_for 120 "the restored program did not finish" says_pass "$T/a/log"
 child_status "$ref_pid"
