@@ -13,6 +13,7 @@
 #include <linux/kcmp.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -304,6 +305,30 @@ static int outside_pipe(struct dump_ctx *c, int fd, const char *link, const stru
 			       fd, (int) c->pid, link, holder);
 }
 
+/*
+ * A pipe on stdio is the caller's (restore hands over its own) unless the
+ * tree reads it, nobody is left to write it, and bytes are still in it:
+ * the tail of a shell pipeline whose producer has finished (`echo x | cmd`).
+ * Those bytes are the process's input; they come back with it, then end of
+ * file. The walk of /proc for a writer is only paid in that case.
+ */
+static bool stdin_left_over(const struct dump_ctx *c, int fd, const struct stat *st)
+{
+	_cleanup_close_ int own = -EBADF;
+	char proc_path[64], holder[128];
+	int queued = 0;
+
+	if (tree_pipe_modes(c, st->st_ino) != 1)
+		return false;
+	snprintf(proc_path, sizeof(proc_path), "/proc/%d/fd/%d", (int) c->pid, fd);
+	own = open(proc_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (own < 0 || ioctl(own, FIONREAD, &queued) < 0 || queued <= 0)
+		return false;
+	closep(&own); /* or the walk finds us holding it */
+	pipe_holder(c, st->st_ino, holder, sizeof(holder));
+	return !holder[0];
+}
+
 /* A socket on stdio stays the caller's business unless it is one end of the tree's own pair. */
 static bool holds_pair(const struct dump_ctx *c, uint64_t ino)
 {
@@ -341,7 +366,8 @@ static int fd_object(struct dump_ctx *c, int fd, const char *link, uint32_t flag
 				       fd, (int) c->pid, link);
 	if (S_ISSOCK(st.st_mode) && (fd > 2 || holds_pair(c, st.st_ino)))
 		return dump_socket_object(c, fd, &st, ret_index);
-	if (S_ISFIFO(st.st_mode) && tree_pipe_modes(c, st.st_ino) == 3)
+	if (S_ISFIFO(st.st_mode) &&
+	    (tree_pipe_modes(c, st.st_ino) == 3 || (fd <= 2 && stdin_left_over(c, fd, &st))))
 		return pipe_object(c, link, &st, fd, /* contents= */ true, ret_index);
 	if (S_ISFIFO(st.st_mode) && fd > 2)
 		return outside_pipe(c, fd, link, &st, ret_index);
