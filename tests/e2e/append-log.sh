@@ -33,11 +33,5 @@ PY
 	log "kept beside the log: $(wc -l <"${cut[0]}") lines cut"
 }
 # Before the original is killed, it must have appended past its snapshot.
-after_leave() {
-	local size
-	size=$(stat -c %s "$T/run/log")
-	wait_for 20 "the log did not grow after the snapshot" grown "$T/run/log" "$size"
-	log "log: $size bytes after the dump, $(stat -c %s "$T/run/log") before the kill"
-}
-grown() { [ "$(stat -c %s "$1")" -gt "$2" ]; }
+after_leave() { wait_log_grows "$T/run/log"; }
 run_scenario "$mode"

@@ -18,7 +18,6 @@ daemon_user_init
 ROUNDS=6000
 need_python3
 size_of() { stat -c %s "$1"; }
-grown() { [ "$(size_of "$1")" -gt "$2" ]; }
 says_pass() { [ "$(tail -n 1 "$1" 2>/dev/null)" = PASS ]; }
 
 daemon_start
@@ -35,7 +34,7 @@ wait_ready "$pid" "$T/a/ready"
 user_ok watch "$pid" --name app --every 1h
 wait_versions app 1 30
 at_version=$(size_of "$T/a/log")
-wait_for 30 "the log did not grow after the version" grown "$T/a/log" "$at_version"
+wait_for 30 "the log did not grow after the version" longer_than "$T/a/log" "$at_version"
 alive "$pid" || fail "pid $pid finished before it was killed; make ROUNDS larger"
 kill -KILL "$pid"
 child_status "$pid"

@@ -153,6 +153,20 @@ wait_for() {
 	done
 }
 
+# longer_than FILE BYTES: for wait_for.
+longer_than() {
+	[ "$(stat -c %s "$1")" -gt "$2" ]
+}
+
+# wait_log_grows FILE: until FILE is longer than it is now (a workload that
+# appends went on past the snapshot).
+wait_log_grows() {
+	local size
+	size=$(stat -c %s "$1")
+	wait_for 20 "$(basename "$1") did not grow after the snapshot" longer_than "$1" "$size"
+	log "$(basename "$1"): $size bytes after the dump, $(stat -c %s "$1") now"
+}
+
 # Gone: reaped, not even a zombie.
 gone() {
 	[ ! -e "/proc/$1" ]
