@@ -120,7 +120,7 @@ logfile=$(job_field ticker log)
 [ "$logfile" = "$(job_dir ticker)/output.log" ] ||
 	fail "job ticker's log is $logfile, expected $(job_dir ticker)/output.log"
 deadline=$(($(now_ms) + 10000))
-while [ "$(grep -c '^tick ' "$logfile" 2>/dev/null || echo 0)" -lt 5 ]; do
+while [ "$(count_ticks "$logfile")" -lt 5 ]; do
 	[ "$(now_ms)" -le "$deadline" ] || fail "the restored ticker wrote fewer than 5 lines to $logfile"
 	sleep 0.1
 done

@@ -56,7 +56,7 @@ PY
 # wait_ticks FILE N: until FILE holds at least N ticks (10 s).
 wait_ticks() {
 	local deadline=$(($(now_ms) + 10000))
-	while [ "$(grep -c '^tick ' "$1" 2>/dev/null || echo 0)" -lt "$2" ]; do
+	while [ "$(count_ticks "$1")" -lt "$2" ]; do
 		[ "$(now_ms)" -le "$deadline" ] || fail "fewer than $2 ticks in $1"
 		sleep 0.1
 	done

@@ -153,6 +153,14 @@ wait_for() {
 	done
 }
 
+# count_ticks FILE: how many lines of FILE start with "tick " (0 for none or no file;
+# grep -c says 0 and fails then, so "|| echo 0" would give two lines).
+count_ticks() {
+	local n
+	n=$(grep -c '^tick ' "$1" 2>/dev/null) || true
+	echo "${n:-0}"
+}
+
 # longer_than FILE BYTES: for wait_for.
 longer_than() {
 	[ "$(stat -c %s "$1")" -gt "$2" ]
