@@ -130,7 +130,8 @@ wait_for 10 "calc was not reaped" gone "$pid"
 pack=$(find "$(job_dir calc)/packs" -name '*.pack' -newer "$T/files.before" | sort | tail -n 1)
 [ -n "$pack" ] || fail "no pack written by version $newest"
 size=$(stat -c %s "$pack")
-flip_byte "$pack" $((size / 2))
+off=$(pack_stored_byte "$pack" $((size / 2))) || fail "cannot read the frame table of $pack"
+flip_byte "$pack" "$off"
 log "flipped a byte in the middle of $(basename "$pack") ($size bytes), written by version $newest"
 ck_fails restore "calc@$newest"
 grep -qiE "damaged|corrupt|checksum" "$CKPTD_ERR" ||

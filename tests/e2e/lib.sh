@@ -161,6 +161,25 @@ count_ticks() {
 	echo "${n:-0}"
 }
 
+# pack_stored_byte PACK OFFSET: OFFSET, or, where it falls after a frame's end
+# (frames start on 4 KiB boundaries and the bytes between are unspecified, so
+# a flip there harms nothing: common/pack.c), the last byte its frame stores.
+pack_stored_byte() {
+	need_python3
+	"$PYTHON" - "$1" "$2" <<'PY'
+import struct, sys
+f = open(sys.argv[1], "rb").read()
+off = int(sys.argv[2])
+n_frames, _, table = struct.unpack_from("<QQQ", f, len(f) - 64 + 16)
+for i in range(n_frames):
+    start, stored, _, _ = struct.unpack_from("<QIIQ", f, table + i * 24)
+    end = start + 32 + stored
+    if start <= off < (end + 4095) // 4096 * 4096:
+        off = min(off, end - 1)
+print(off)
+PY
+}
+
 # longer_than FILE BYTES: for wait_for.
 longer_than() {
 	[ "$(stat -c %s "$1")" -gt "$2" ]

@@ -45,23 +45,7 @@ pack=$(cd "$T/pristine" && find . -path '*packs/*' -type f -size +0 | sort | hea
 [ -n "$pack" ] || fail "the image holds no pack file (packs/*): $(cd "$T/pristine" && find . -type f)"
 pack=${pack#./}
 middle "$T/pristine/$pack"
-# Frames start on 4 KiB boundaries and the bytes after a frame's end are
-# unspecified (common/pack.c): a flip there harms nothing. A byte chosen
-# there moves back to the last stored byte of its frame.
-need_python3
-RAND=$("$PYTHON" - "$T/pristine/$pack" "$RAND" <<'PY'
-import struct, sys
-f = open(sys.argv[1], "rb").read()
-off = int(sys.argv[2])
-n_frames, _, table = struct.unpack_from("<QQQ", f, len(f) - 64 + 16)
-for i in range(n_frames):
-    start, stored, _, _ = struct.unpack_from("<QIIQ", f, table + i * 24)
-    end = start + 32 + stored
-    if start <= off < (end + 4095) // 4096 * 4096:
-        off = min(off, end - 1)
-print(off)
-PY
-) || fail "cannot read the frame table of $pack"
+RAND=$(pack_stored_byte "$T/pristine/$pack" "$RAND") || fail "cannot read the frame table of $pack"
 # A pack may be named by its id alone ("pack 00000000000000a3").
 stem=$(basename "$pack")
 corrupt_case pack "$pack" "$RAND" 0xff "${stem%.pack}"
