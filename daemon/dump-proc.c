@@ -398,8 +398,24 @@ static int nudge_thread(pid_t tid)
 }
 
 /*
+ * A thread inside the vDSO's code could not go on from there after a
+ * restore on another kernel: the old code stays only as jumps to the new
+ * vDSO's functions, and the data pages it reads at fixed offsets moved with
+ * the new one (restore --vdso-patch: the restored clocks test crashed so,
+ * one run in seven). Its functions return in well under the millisecond a
+ * nudge lets it run.
+ */
+static bool in_vdso(const struct dump_ctx *c, uint64_t ip)
+{
+	for (size_t i = 0; i < c->n_maps; i++)
+		if (c->maps[i].name && strcmp(c->maps[i].name, "[vdso]") == 0)
+			return ip >= c->maps[i].start && ip < c->maps[i].end;
+	return false;
+}
+
+/*
  * Before thread state is read: every thread should stand on a stack we can
- * borrow scratch space from. Returns 1 if any thread was moved (the maps
+ * borrow scratch space from, outside the vDSO. Returns 1 if any thread was moved (the maps
  * must then be read again).
  */
 int dump_prepare_threads(struct dump_ctx *c)
@@ -419,10 +435,12 @@ int dump_prepare_threads(struct dump_ctx *c)
 			if (r < 0)
 				return log_error_errno(r, "Cannot read the registers of thread %d: %m",
 						       (int) tid);
-			if (stack_scratch(c, regs.rsp, &lo, &hi))
+			bool vdso = in_vdso(c, regs.rip);
+
+			if (!vdso && stack_scratch(c, regs.rsp, &lo, &hi))
 				break;
 			/* Still where it was (blocked in a call, or living there): no point waiting. */
-			if (tries > 0 && regs.rsp == last_rsp)
+			if (!vdso && tries > 0 && regs.rsp == last_rsp)
 				break;
 			r = nudge_thread(tid);
 			if (r < 0)
