@@ -405,18 +405,25 @@ static int nudge_thread(pid_t tid)
  * one run in seven). Its functions return in well under the millisecond a
  * nudge lets it run.
  */
-static bool in_vdso(const struct dump_ctx *c, uint64_t ip)
+static const struct proc_map *vdso_map(const struct dump_ctx *c)
 {
 	for (size_t i = 0; i < c->n_maps; i++)
 		if (c->maps[i].name && strcmp(c->maps[i].name, "[vdso]") == 0)
-			return ip >= c->maps[i].start && ip < c->maps[i].end;
-	return false;
+			return &c->maps[i];
+	return NULL;
+}
+
+static bool in_vdso(const struct dump_ctx *c, uint64_t ip)
+{
+	const struct proc_map *m = vdso_map(c);
+
+	return m && ip >= m->start && ip < m->end;
 }
 
 /*
  * Before thread state is read: every thread should stand on a stack we can
- * borrow scratch space from, outside the vDSO. Returns 1 if any thread was moved (the maps
- * must then be read again).
+ * borrow scratch space from, outside the vDSO. Returns 1 if any thread was
+ * moved (the maps must then be read again).
  */
 int dump_prepare_threads(struct dump_ctx *c)
 {
@@ -514,12 +521,12 @@ static bool is_syscall_ret_cb(const uint8_t *p, size_t left)
 /* The syscall gadget (vDSO) and __restore_rt (libc first, then any code). */
 static int find_gadgets(struct dump_ctx *c, uint64_t *ret_syscall, uint64_t *ret_restore_rt)
 {
+	const struct proc_map *vdso = vdso_map(c);
 	int r = 0;
 
 	*ret_syscall = *ret_restore_rt = 0;
-	for (size_t i = 0; i < c->n_maps && !*ret_syscall; i++)
-		if (c->maps[i].name && strcmp(c->maps[i].name, "[vdso]") == 0)
-			r = find_in_map(c, &c->maps[i], is_syscall_ret_cb, ret_syscall);
+	if (vdso)
+		r = find_in_map(c, vdso, is_syscall_ret_cb, ret_syscall);
 	if (r < 0)
 		return r;
 	for (int pass = 0; pass < 2 && !*ret_restore_rt; pass++)
