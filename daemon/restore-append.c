@@ -196,14 +196,14 @@ void restore_cut_files(struct restore_ctx *c)
 						  f->path, f->path);
 				continue;
 			}
-			cut->kept = true;
 		}
 		if (ftruncate(cut->fd, (off_t) f->id.size) < 0) {
 			log_warning_errno(-errno, "Cannot cut %s back to its size at the snapshot "
 						  "(%m); the process appends after what is there",
 					  f->path);
-			continue;
+			continue; /* whole: the copy beside it goes (restore_cuts_done) */
 		}
+		cut->kept = cut->aside_fd >= 0;
 		report_cut(c, cut, (uint64_t) st.st_size);
 	}
 }
