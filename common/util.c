@@ -251,6 +251,33 @@ int pread_exact(int fd, void *buf, size_t len, off_t offset)
 	return 0;
 }
 
+/* Chunks overlap by the lookahead, so no match is cut in two. */
+#define SCAN_CHUNK (64 * 1024)
+
+int scan_fd(int fd, uint64_t start, uint64_t end, bool (*match)(const uint8_t *p, size_t left),
+	    uint64_t *ret)
+{
+	_cleanup_free_ uint8_t *buf = malloc(SCAN_CHUNK);
+	uint64_t at = start;
+
+	if (!buf)
+		return -ENOMEM;
+	while (at < end) {
+		size_t len = (size_t) MIN((uint64_t) SCAN_CHUNK, end - at);
+		size_t scan = at + len == end ? len : len - SCAN_LOOKAHEAD;
+
+		if (pread_exact(fd, buf, len, (off_t) at) < 0)
+			return 0;
+		for (size_t i = 0; i < scan; i++)
+			if (match(buf + i, len - i)) {
+				*ret = at + i;
+				return 1;
+			}
+		at += scan;
+	}
+	return 0;
+}
+
 int fsync_dir_at(int dfd, const char *path)
 {
 	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -33,6 +33,16 @@ int pwrite_all(int fd, const void *buf, size_t len, off_t offset);
 /* Reads exactly len bytes at offset; a short file gives -EBADMSG. */
 int pread_exact(int fd, void *buf, size_t len, off_t offset);
 
+/*
+ * The first offset in [start, end) of fd at which match() holds, read in
+ * chunks so that an early match costs little (match may look up to
+ * SCAN_LOOKAHEAD bytes ahead; left is what the buffer holds from p on).
+ * 1 and *ret when found, 0 when not found or unreadable, -ENOMEM.
+ */
+#define SCAN_LOOKAHEAD 64
+int scan_fd(int fd, uint64_t start, uint64_t end, bool (*match)(const uint8_t *p, size_t left),
+	    uint64_t *ret);
+
 /* Writes a file under dfd durably: temporary name, fsync, rename, fsync of the directory. */
 int write_file_atomic_at(int dfd, const char *name, const void *buf, size_t len, mode_t mode);
 int fsync_dir_at(int dfd, const char *path);

@@ -433,6 +433,58 @@ Test(util, pread_exact_short_file)
 	cr_assert_eq(pread_exact(fd, buf, 8, 3), -EBADMSG);
 }
 
+/* A marker as long as scan_fd lets a match look ahead: 0xaa, then 0xbb to the end. */
+static bool whole_marker(const uint8_t *p, size_t left)
+{
+	if (left < SCAN_LOOKAHEAD || p[0] != 0xaa)
+		return false;
+	for (size_t i = 1; i < SCAN_LOOKAHEAD; i++)
+		if (p[i] != 0xbb)
+			return false;
+	return true;
+}
+
+static void put_marker(int fd, off_t at, bool on)
+{
+	uint8_t m[SCAN_LOOKAHEAD];
+
+	memset(m, on ? 0xbb : 0, sizeof(m));
+	m[0] = on ? 0xaa : 0;
+	cr_assert_eq(pwrite(fd, m, sizeof(m), at), (ssize_t) sizeof(m));
+}
+
+/* Every marker is found, wherever the chunks scan_fd reads it in split it. */
+Test(util, scan_fd_across_chunks)
+{
+	const size_t size = 256 * 1024, chunk = 64 * 1024 - SCAN_LOOKAHEAD;
+	_cleanup_close_ int fd = -EBADF;
+	uint64_t at;
+
+	make_file(tmp_fd, "scan", 0);
+	fd = openat(tmp_fd, "scan", O_RDWR | O_CLOEXEC);
+	cr_assert_eq(ftruncate(fd, (off_t) size), 0);
+	cr_assert_eq(scan_fd(fd, 0, size, whole_marker, &at), 0);
+	for (size_t edge = chunk; edge < 3 * chunk; edge += chunk)
+		for (size_t p = edge - 2 * SCAN_LOOKAHEAD; p < edge + SCAN_LOOKAHEAD; p++) {
+			put_marker(fd, (off_t) p, true);
+			at = 0;
+			cr_assert_eq(scan_fd(fd, 0, size, whole_marker, &at), 1, "marker at %zu", p);
+			cr_assert_eq(at, p);
+			/* Started past it, the scan must not find it. */
+			cr_assert_eq(scan_fd(fd, p + 1, size, whole_marker, &at), 0);
+			put_marker(fd, (off_t) p, false);
+		}
+	/* The last bytes of the range, and the first of two markers. */
+	put_marker(fd, (off_t) (size - SCAN_LOOKAHEAD), true);
+	cr_assert_eq(scan_fd(fd, 1000, size, whole_marker, &at), 1);
+	cr_assert_eq(at, size - SCAN_LOOKAHEAD);
+	put_marker(fd, 70000, true);
+	cr_assert_eq(scan_fd(fd, 0, size, whole_marker, &at), 1);
+	cr_assert_eq(at, 70000);
+	/* A range the file does not hold reads as no match. */
+	cr_assert_eq(scan_fd(fd, size, size + 4096, whole_marker, &at), 0);
+}
+
 Test(util, rm_rf_at)
 {
 	struct stat st;
