@@ -527,6 +527,8 @@ enum status_key {
 	STATUS_SECCOMP,
 	STATUS_KTHREAD,
 	STATUS_NSPID,
+	STATUS_NSPGID,
+	STATUS_NSSID,
 	STATUS_VMSIZE,
 	_STATUS_MAX,
 };
@@ -556,6 +558,8 @@ static const char *const status_key_name[_STATUS_MAX] = {
 	[STATUS_SECCOMP] = "Seccomp",
 	[STATUS_KTHREAD] = "Kthread",
 	[STATUS_NSPID] = "NSpid",
+	[STATUS_NSPGID] = "NSpgid",
+	[STATUS_NSSID] = "NSsid",
 	[STATUS_VMSIZE] = "VmSize",
 };
 
@@ -613,6 +617,24 @@ static int status_groups(struct span v, gid_t **ret, size_t *ret_n)
 	}
 	*ret = TAKE_PTR(groups);
 	*ret_n = n;
+	return 0;
+}
+
+/* The last of a line of ids, one per namespace: 0 where the id is not visible. */
+static int status_innermost(struct span v, pid_t *ret)
+{
+	struct span w;
+	uint32_t id = 0;
+	bool any = false;
+
+	while (word_next(&v, &w)) {
+		if (span_to_u32(w, 10, &id) < 0 || id > INT32_MAX)
+			return -EBADMSG;
+		any = true;
+	}
+	if (!any)
+		return -EBADMSG;
+	*ret = (pid_t) id;
 	return 0;
 }
 
@@ -690,6 +712,10 @@ static int status_value(struct proc_status *st, enum status_key key, struct span
 			st->n_nspid++;
 		}
 		return st->n_nspid > 0 ? 0 : -EBADMSG;
+	case STATUS_NSPGID:
+		return status_innermost(v, &st->ns_pgid);
+	case STATUS_NSSID:
+		return status_innermost(v, &st->ns_sid);
 	case STATUS_VMSIZE:
 		st->has_mm = true;
 		return 0;

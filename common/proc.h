@@ -82,6 +82,7 @@ struct proc_status {
 	int32_t kthread;	 /* -1 when the kernel has no such line */
 	pid_t nspid[32];	 /* NSpid: outermost first */
 	size_t n_nspid;
+	pid_t ns_pgid, ns_sid;	 /* NSpgid, NSsid, innermost: 0 when the leader is outside */
 	bool has_mm; /* a VmSize line: the task has memory (not exiting, not a kernel thread) */
 };
 

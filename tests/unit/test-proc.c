@@ -585,21 +585,24 @@ Test(proc, status_fixtures)
 		int32_t kthread, seccomp;
 		bool no_new_privs;
 		size_t n_nspid;
-		pid_t nspid_last;
+		pid_t nspid_last, ns_pgid, ns_sid; /* 0: the leader is outside its namespace */
 		uint64_t sig_ign;
 		bool has_mm;
 	} cases[] = {
-		{"status-seccomp", 'R', 5140, 5090, true, 027, 0, 2, true, 1, 5140, 1ULL << 12,
-		 true},
+		{"status-seccomp", 'R', 5140, 5090, true, 027, 0, 2, true, 1, 5140, 5090, 2911,
+		 1ULL << 12, true},
 		/* Forked after the filter went in: it inherits both. */
-		{"status-pidns", 'R', 5142, 5140, true, 027, 0, 2, true, 2, 1, 1ULL << 12, true},
-		{"status-kthreadd", 'S', 2, 0, true, 022, 1, 0, false, 1, 2, UINT64_MAX, false},
+		{"status-pidns", 'R', 5142, 5140, true, 027, 0, 2, true, 2, 1, 0, 0, 1ULL << 12, true},
+		{"status-kthreadd", 'S', 2, 0, true, 022, 1, 0, false, 1, 2, 0, 0, UINT64_MAX, false},
 		/* A shell's background job: SIGINT and SIGQUIT ignored. */
-		{"status-comm-paren", 'S', 5053, 5052, true, 022, 0, 0, false, 1, 5053, 6, true},
+		{"status-comm-paren", 'S', 5053, 5052, true, 022, 0, 0, false, 1, 5053, 5036, 2911, 6,
+		 true},
 		/* The same job exiting, its memory let go: no Vm lines. */
-		{"status-exiting", 'S', 5053, 5052, true, 022, 0, 0, false, 1, 5053, 6, false},
+		{"status-exiting", 'S', 5053, 5052, true, 022, 0, 0, false, 1, 5053, 5036, 2911, 6,
+		 false},
 		/* Without the Umask (4.7) and Kthread (6.x) lines. */
-		{"status-old-kernel", 'S', 5053, 5052, false, 0, -1, 0, false, 1, 5053, 6, true},
+		{"status-old-kernel", 'S', 5053, 5052, false, 0, -1, 0, false, 1, 5053, 5036, 2911, 6,
+		 true},
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -620,6 +623,8 @@ Test(proc, status_fixtures)
 		cr_assert_eq(st.n_nspid, cases[i].n_nspid, "%s", cases[i].file);
 		cr_expect_eq(st.nspid[0], cases[i].pid, "%s: outermost first", cases[i].file);
 		cr_expect_eq(st.nspid[st.n_nspid - 1], cases[i].nspid_last, "%s", cases[i].file);
+		cr_expect_eq(st.ns_pgid, cases[i].ns_pgid, "%s", cases[i].file);
+		cr_expect_eq(st.ns_sid, cases[i].ns_sid, "%s", cases[i].file);
 		cr_expect_eq(st.sig_ign, cases[i].sig_ign, "%s", cases[i].file);
 		cr_expect_eq(st.has_mm, cases[i].has_mm, "%s", cases[i].file);
 		proc_status_done(&st);
