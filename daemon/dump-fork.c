@@ -79,7 +79,7 @@ static int hold_child(pid_t child)
 static int do_fork(struct dump_ctx *c, uint64_t code, pid_t *ret)
 {
 	struct inject_thread *th = &c->threads[0];
-	pid_t leader = th->tid;
+	pid_t leader = th->tid, child;
 	int64_t res;
 	int r;
 
@@ -94,14 +94,17 @@ static int do_fork(struct dump_ctx *c, uint64_t code, pid_t *ret)
 		return r;
 	if (res < 0)
 		return (int) res;
-	if (th->child != (pid_t) res)
-		log_debug("clone event said %d, clone said %d", (int) th->child, (int) res);
-	r = hold_child((pid_t) res);
+	/*
+	 * clone returns the PID in the target's namespace, the clone event the
+	 * one in ours, which ptrace and kill need: they differ under --pidns.
+	 */
+	child = th->child > 0 ? th->child : (pid_t) res;
+	r = hold_child(child);
 	if (r < 0) {
-		(void) kill((pid_t) res, SIGKILL);
+		(void) kill(child, SIGKILL);
 		return r;
 	}
-	*ret = (pid_t) res;
+	*ret = child;
 	return 0;
 }
 
@@ -189,10 +192,17 @@ int dump_reap_children(struct dump_ctx *c, const pid_t *children, size_t n)
 	struct user_regs_struct regs;
 	uint64_t mask, lo, hi, start;
 	pid_t tid = c->pid;
+	_cleanup_free_ pid_t *ns_pids = NULL;
 	int status, r;
 
 	if (n == 0)
 		return 0;
+	/* wait4 runs in the target: its PID namespace's numbers (before it is stopped). */
+	ns_pids = new0(pid_t, n);
+	if (!ns_pids)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		ns_pids[i] = dump_ns_pid(children[i]);
 	r = ptrace_seize(tid, SEIZE_OPTIONS);
 	if (r < 0)
 		return r;
@@ -231,8 +241,9 @@ int dump_reap_children(struct dump_ctx *c, const pid_t *children, size_t n)
 		for (size_t i = 0; i < n; i++) {
 			int64_t res;
 
-			(void) INJECT(&c->inj, &th, SYS_wait4, &res, (uint64_t) children[i], 0,
-				      __WALL | WNOHANG, 0, 0, 0);
+			if (ns_pids[i] > 0)
+				(void) INJECT(&c->inj, &th, SYS_wait4, &res, (uint64_t) ns_pids[i], 0,
+					      __WALL | WNOHANG, 0, 0, 0);
 		}
 		r = inject_thread_end(&c->inj, &th, NULL, mask);
 	}

@@ -760,10 +760,12 @@ int dump_injected_state(struct dump_ctx *c)
 		if (i == 0)
 			r = query_process(c, &c->threads[0]);
 		for (size_t k = 0; r >= 0 && i == 0 && k < c->n_stale; k++) {
+			pid_t ns_pid = dump_ns_pid(c->stale[k]); /* its number where wait4 runs */
 			int64_t res;
 
-			r = query(c, &c->threads[0], SYS_wait4, (uint64_t) c->stale[k], 0,
-				  __WALL | WNOHANG, 0, &res);
+			if (ns_pid > 0)
+				r = query(c, &c->threads[0], SYS_wait4, (uint64_t) ns_pid, 0,
+					  __WALL | WNOHANG, 0, &res);
 		}
 		if (r >= 0)
 			r = query_thread(c, &c->threads[i], &c->snap->threads[i]);

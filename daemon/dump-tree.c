@@ -137,7 +137,7 @@ static int add_child(struct dump_tree *t, pid_t parent, pid_t pid, int timeout_m
 		r = dump_check_owner(t->procs[0].opts, pid, t->procs[0].pid);
 		if (r < 0)
 			return r;
-		r = seize_check(pid);
+		r = seize_check(pid, t->procs[0].pid);
 		if (r == -ESRCH)
 			continue; /* it exited since its stat was read: a zombie now, or gone */
 		if (r < 0)

@@ -261,7 +261,9 @@ static int add_cores(struct dump_tree *t, struct image_writer *w, const char *na
 
 		if (r < 0)
 			return log_error_errno(r, "Cannot encode the state of PID %d: %m", (int) c->pid);
-		r = image_writer_add(w, i ? image_member_core(c->pid, file) : IMAGE_CORE, core, len);
+		/* Named as the members list it: by saved PID (another under --pidns). */
+		r = image_writer_add(w, i ? image_member_core(c->snap->proc.pid, file) : IMAGE_CORE,
+				     core, len);
 		if (r < 0)
 			return image_error(r, name);
 		stats->threads += c->snap->n_threads;
@@ -446,7 +448,7 @@ static int capture_tree(struct dump_tree *t)
 			return r;
 	}
 	dump_tree_share(t);
-	return 0;
+	return dump_pidns_convert(t);
 }
 
 /* Reads one process's memory from its copy, then ends the copy. */
@@ -492,7 +494,7 @@ static int dump_attempt(pid_t pid, int parent_dfd, const char *name,
 	int r;
 
 	ptrace_setup();
-	r = seize_check(pid);
+	r = seize_check(pid, pid);
 	if (r < 0)
 		return r;
 	r = image_writer_new(parent_dfd, name, &w);

@@ -102,6 +102,15 @@ void dump_tree_release(struct dump_tree *t);
 const struct snapshot_file *dump_tree_earlier_file(const struct dump_ctx *c, enum file_kind kind,
 						   uint64_t dev, uint64_t ino);
 
+/* dump-pidns.c */
+/*
+ * A tree in a PID namespace of its own gets the PIDs it has there in what
+ * is saved (frozen, after the capture, which uses ours). Nothing in ours.
+ */
+int dump_pidns_convert(struct dump_tree *t);
+/* A process's PID in its own namespace (what a wait4 injected into its parent needs); 0: gone. */
+pid_t dump_ns_pid(pid_t host);
+
 /* dump-proc.c: registers and everything per thread and per process that is not memory. */
 /* Lets threads caught off their stacks move on; 1 if any moved (read the maps again). */
 int dump_prepare_threads(struct dump_ctx *c);

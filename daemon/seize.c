@@ -21,25 +21,53 @@
 #define PF_KTHREAD 0x00200000
 #define PF_EXITING 0x00000004
 
-/* A time namespace is allowed: its clocks are recorded and recreated (timens.c). */
-static int check_namespaces(pid_t pid)
+/*
+ * A time namespace is allowed: its clocks are recorded and recreated
+ * (timens.c). So is a PID namespace of the root's own (a job restored with
+ * --pidns): the PIDs it has there are saved (dump-pidns.c). Every other
+ * member shares all of the root's.
+ */
+static int check_namespaces(pid_t pid, pid_t root)
 {
 	static const char *const kinds[] = { "pid", "mnt", "user", "net", "ipc", "uts" };
 	char a[64], b[64];
 	struct stat sa, sb;
 
 	for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+		if (pid == root && strcmp(kinds[i], "pid") == 0)
+			continue;
 		snprintf(a, sizeof(a), "/proc/%d/ns/%s", (int) pid, kinds[i]);
-		snprintf(b, sizeof(b), "/proc/self/ns/%s", kinds[i]);
+		if (pid == root)
+			snprintf(b, sizeof(b), "/proc/self/ns/%s", kinds[i]);
+		else
+			snprintf(b, sizeof(b), "/proc/%d/ns/%s", (int) root, kinds[i]);
 		if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
 			continue; /* a kernel without that namespace kind */
-		if (sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev)
+		if (sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev)
+			continue;
+		if (pid == root)
 			return log_error_errno(-EOPNOTSUPP,
 					       "PID %d runs in another %s namespace (a container?); "
 					       "ckptd checkpoints processes in its own namespaces only",
 					       (int) pid, kinds[i]);
+		return log_error_errno(-EOPNOTSUPP,
+				       "PID %d, a descendant of PID %d, runs in a %s namespace of its "
+				       "own; ckptd checkpoints a tree whose processes share their "
+				       "namespaces",
+				       (int) pid, (int) root, kinds[i]);
 	}
 	return 0;
+}
+
+/* PID 1 of a namespace is a container's init, whose namespace would end with it. */
+static int check_not_ns_init(pid_t pid, const struct proc_status *st)
+{
+	if (st->n_nspid < 2 || st->nspid[st->n_nspid - 1] != 1)
+		return 0;
+	return log_error_errno(-EOPNOTSUPP, "PID %d is the init (PID 1) of a PID namespace of its "
+					    "own (a container?); ckptd does not checkpoint a "
+					    "namespace's init",
+			       (int) pid);
 }
 
 static int check_tracer(pid_t pid, pid_t tracer)
@@ -57,7 +85,7 @@ static int check_tracer(pid_t pid, pid_t tracer)
 			       (int) pid, (int) tracer, comm ? comm : "?");
 }
 
-int seize_check(pid_t pid)
+int seize_check(pid_t pid, pid_t root)
 {
 	struct proc_status st = {};
 	struct proc_stat ps;
@@ -97,7 +125,9 @@ int seize_check(pid_t pid)
 	}
 	r = check_tracer(pid, st.tracer_pid);
 	if (r >= 0)
-		r = check_namespaces(pid);
+		r = check_not_ns_init(pid, &st);
+	if (r >= 0)
+		r = check_namespaces(pid, root);
 	if (r >= 0)
 		r = timens_check(pid);
 out:

@@ -33,9 +33,11 @@ struct seized {
 /*
  * Refuses, with an error that names the cause, a target that is gone, a
  * kernel thread, init, ckptd itself, a zombie, a thread id, a process traced
- * by someone else, or one in other namespaces.
+ * by someone else, or one in other namespaces: for the root (pid == root)
+ * other than ours but for a PID namespace, for a member other than the
+ * root's.
  */
-int seize_check(pid_t pid);
+int seize_check(pid_t pid, pid_t root);
 
 /*
  * Stops every thread of pid; on failure every thread seized so far is

@@ -11,7 +11,9 @@
 #   - `restore --pidns` as root brings the tree back in a new pid namespace
 #     (init there is ckptd's) where every member has its saved pid, parent,
 #     process group and session, although the same pids are taken outside;
-#     it finishes with the outputs of an uninterrupted run, byte for byte.
+#     it is dumped there and restored from that image with --pidns again
+#     (the image holds the pids inside: the same come back); it finishes
+#     with the outputs of an uninterrupted run, byte for byte.
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init tree-pidns
@@ -112,40 +114,64 @@ log "ok: exit $rc, $ERROR_LINE"
 holders_unchanged "after an unprivileged restore --pidns"
 [ -z "$(restored_ns_pids)" ] || fail "an unprivileged restore --pidns left processes: $(restored_ns_pids | tr '\n' ' ')"
 
+# ns_tree_check WHAT: the tree restored in a new pid namespace is the one
+# dumped, as seen inside (in tree_shape's words); sets root_outer.
+ns_tree_check() {
+	local p o stat comm ppid kind f
+	unset outer_of inner_of
+	declare -gA outer_of inner_of
+	while read -r inner outer; do
+		outer_of[$inner]=$outer
+		inner_of[$outer]=$inner
+		E2E_PIDS+=("$outer")
+	done < <(restored_ns_pids)
+	[ -n "${outer_of[1]:-}" ] || fail "$1: no init (pid 1) in the restored tree's pid namespace"
+	log "pid namespace init: outer pid ${outer_of[1]}, $(readlink "/proc/${outer_of[1]}/exe" 2>/dev/null)"
+	for p in "${members[@]}"; do
+		o=${outer_of[$p]:-}
+		[ -n "$o" ] || fail "$1: no process with pid $p in the new namespace (it holds: ${!outer_of[*]})"
+		stat=$(cat "/proc/$o/stat") || fail "$1: restored member $p (outer $o) is gone already"
+		read -r -a f <<<"${stat##*) }"
+		comm=${stat#*(}
+		comm=${comm%)*}
+		ppid=${inner_of[${f[1]}]:-outside}
+		[ "$p" != "$pid" ] || ppid=-
+		kind=live
+		[ "${f[0]}" != Z ] || kind="zombie status ${f[${#f[@]} - 1]}"
+		echo "$p ppid $ppid pgid ${inner_of[${f[2]}]:-outside} sid ${inner_of[${f[3]}]:-outside} $kind $comm"
+	done >"$T/tree.pidns"
+	if ! cmp -s "$T/tree" "$T/tree.pidns"; then
+		diff -u "$T/tree" "$T/tree.pidns" >&2 || true
+		fail "$1: the tree in the new pid namespace differs from the one dumped (- dumped, + restored)"
+	fi
+	root_outer=${outer_of[$pid]}
+	check_running "$root_outer" "the restored root ($1)"
+}
+
 log "case: --pidns while the pids are taken"
 rm -f "$T/run/ready"
 run_ckptd restore -D "$T/img" --pidns || fail "restore --pidns failed: $(ckptd_error_line)"
-declare -A outer_of inner_of
-while read -r inner outer; do
-	outer_of[$inner]=$outer
-	inner_of[$outer]=$inner
-	E2E_PIDS+=("$outer")
-done < <(restored_ns_pids)
-[ -n "${outer_of[1]:-}" ] || fail "no init (pid 1) in the restored tree's pid namespace"
-log "pid namespace init: outer pid ${outer_of[1]}, $(readlink "/proc/${outer_of[1]}/exe" 2>/dev/null)"
-# The tree as seen inside the namespace, in tree_shape's words.
-for p in "${members[@]}"; do
-	o=${outer_of[$p]:-}
-	[ -n "$o" ] || fail "no process with pid $p in the new namespace (it holds: ${!outer_of[*]})"
-	stat=$(cat "/proc/$o/stat") || fail "restored member $p (outer $o) is gone already"
-	read -r -a f <<<"${stat##*) }"
-	comm=${stat#*(}
-	comm=${comm%)*}
-	ppid=${inner_of[${f[1]}]:-outside}
-	[ "$p" != "$pid" ] || ppid=-
-	kind=live
-	[ "${f[0]}" != Z ] || kind="zombie status ${f[${#f[@]} - 1]}"
-	echo "$p ppid $ppid pgid ${inner_of[${f[2]}]:-outside} sid ${inner_of[${f[3]}]:-outside} $kind $comm"
-done >"$T/tree.pidns"
-if ! cmp -s "$T/tree" "$T/tree.pidns"; then
-	diff -u "$T/tree" "$T/tree.pidns" >&2 || true
-	fail "the tree in the new pid namespace differs from the one dumped (- dumped, + restored)"
-fi
-root_outer=${outer_of[$pid]}
-check_running "$root_outer" "the restored root"
+ns_tree_check "restored with --pidns"
+
+# The tree in its namespace is dumped again: the image must hold the pids it
+# has there (the holders keep ours taken), or its restore gives other ones.
+log "case: dumped in its pid namespace, restored from that with --pidns"
+rand_between 100 400
+sleep_ms "$RAND"
+first_outer=$root_outer
+run_ckptd dump "$root_outer" -D "$T/img2" || fail "dump of the tree in its pid namespace failed: $(ckptd_error_line)"
+grep -q "^pid $root_outer: " "$CKPTD_OUT" || fail "the dump said: $(cat "$CKPTD_OUT")"
+wait_gone "$root_outer" 10 "the root dumped in its pid namespace"
+wait_for 10 "the first pid namespace outlived its tree" eval '[ -z "$(restored_ns_pids)" ]'
+run_ckptd restore -D "$T/img2" --pidns || fail "restore --pidns of the second image failed: $(ckptd_error_line)"
+grep -q "^pid $pid running again in a new PID namespace" "$CKPTD_OUT" ||
+	fail "the second restore said: $(cat "$CKPTD_OUT")"
+ns_tree_check "restored from the dump in its namespace"
+[ "$root_outer" != "$first_outer" ] || fail "the second restore reports the first one's root"
+
 wait_gone "$root_outer" 60 "the restored root (outer pid $root_outer)"
 [ ! -e "$T/run/ready" ] || fail "the restored tree wrote its ready file again: it started over"
 compare_outputs "$T/ref" "$T/run" out shared.log
 last_line_pass "$T/run/out"
 holders_unchanged "after restore --pidns"
-log "PASS: restored as pids ${members[*]} inside, $(for p in "${members[@]}"; do printf '%s ' "${outer_of[$p]}"; done)outside"
+log "PASS: restored twice as pids ${members[*]} inside, $(for p in "${members[@]}"; do printf '%s ' "${outer_of[$p]}"; done)outside the second time"
