@@ -1076,6 +1076,28 @@ int proc_start_time(pid_t pid, uint64_t *ret)
 	return 0;
 }
 
+pid_t proc_find_started(uint64_t start_time, pid_t ns_pid)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		struct proc_status st = {};
+		uint64_t t;
+		pid_t pid;
+		bool match;
+
+		if (parse_i32(e->d_name, 10, &pid) < 0 || pid <= 0 ||
+		    proc_start_time(pid, &t) < 0 || t != start_time)
+			continue;
+		match = proc_read_status(pid, &st) >= 0 && st.nspid[st.n_nspid - 1] == ns_pid;
+		proc_status_done(&st);
+		if (match)
+			return pid;
+	}
+	return 0;
+}
+
 /* The next word of a limits line: "unlimited" or a decimal number. */
 static int limit_value(struct span *line, rlim_t *ret)
 {

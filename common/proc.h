@@ -160,6 +160,12 @@ int proc_read_timers(pid_t pid, struct proc_timer **ret, size_t *ret_n);
 /* Field 22 of a live process's stat; -ESRCH when gone or a zombie. With the
  * PID it names one process for good: a reused PID has another start time. */
 int proc_start_time(pid_t pid, uint64_t *ret);
+/*
+ * The live process that started at start_time and is ns_pid in its own PID
+ * namespace (which may be ours, or one of its own): its PID in ours, or 0.
+ * A walk of /proc.
+ */
+pid_t proc_find_started(uint64_t start_time, pid_t ns_pid);
 int proc_read_fdinfo(pid_t pid, int fd, struct proc_fdinfo *ret);
 /* The whole of fdinfo/FD (an epoll's lists every registration), up to max bytes. */
 int proc_read_fdinfo_text(pid_t pid, int fd, size_t max, char **ret, size_t *ret_len);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <inttypes.h>
 #include <string.h>
@@ -1470,4 +1471,34 @@ Test(proc, traceable_by_takes_an_exiting_process_for_gone)
 	cr_assert_eq(waitpid(sh, NULL, 0), sh);
 	cr_assert_gt(looked, 1000, "the shell's children were hardly seen (%zu)", looked);
 	cr_assert_eq(refused, 0, "%zu of %zu looks at a child refused it: %s", refused, looked, why);
+}
+
+/* A process is found by its start and its PID in its own namespace, ours or a new one. */
+Test(proc, find_started)
+{
+	int go[2];
+	uint64_t t;
+	pid_t child;
+	char c = 0;
+
+	cr_assert_eq(proc_start_time(getpid(), &t), 0);
+	cr_expect_eq(proc_find_started(t, getpid()), getpid());
+	cr_expect_eq(proc_find_started(t, -1), 0, "a PID no process has");
+	cr_expect_eq(proc_find_started(t + 100000, getpid()), 0, "a start no process had");
+
+	if (unshare(CLONE_NEWPID) < 0)
+		cr_skip_test("needs root to make a PID namespace");
+	cr_assert_eq(pipe(go), 0);
+	child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0) {
+		(void) close(go[1]);
+		_exit(read(go[0], &c, 1) == 0 ? 0 : 1); /* PID 1 there, until the pipe closes */
+	}
+	(void) close(go[0]);
+	cr_assert_eq(proc_start_time(child, &t), 0);
+	cr_expect_eq(proc_find_started(t, 1), child, "PID 1 of its namespace is %d here", child);
+	cr_expect_eq(proc_find_started(t, child), 0, "ours is not its PID there");
+	(void) close(go[1]);
+	cr_assert_eq(waitpid(child, NULL, 0), child);
 }
