@@ -21,6 +21,7 @@ WORKLOADS_SRC=${WORKLOADS_SRC:-$E2E_DIR/../workloads}
 E2E_NAME=
 E2E_PIDS=()   # processes to kill at exit
 E2E_MOUNTS=() # mount points to unmount at exit
+E2E_APPEND_ONLY=() # files made append-only (chattr +a), which rm cannot remove
 E2E_SHOW=()   # files worth printing when a check fails
 E2E_NRUN=0
 E2E_SEED=
@@ -69,6 +70,9 @@ e2e_cleanup() {
 	done
 	for m in "${E2E_MOUNTS[@]}"; do
 		umount -l "$m" 2>/dev/null || true
+	done
+	for m in "${E2E_APPEND_ONLY[@]}"; do
+		chattr -a "$m" 2>/dev/null || true
 	done
 	if [ -n "$T" ] && [ -d "$T" ]; then
 		if [ "${CKPT_KEEP:-0}" = 1 ]; then
