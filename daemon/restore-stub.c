@@ -273,9 +273,11 @@ static void stub_children(const struct stub_args *a, size_t self)
 			stub_fail(a->ready_wr, m->pid, STUB_STAGE_CHILD, (int) r);
 		/*
 		 * A group the child leads exists before a sibling cloned next joins it
-		 * (the child does it too; whoever comes first, as shells do).
+		 * (the child does it too; whoever comes first, as shells do). Not for
+		 * a child that leads its session: setsid() refuses a group leader,
+		 * and its group is its own session's, which no sibling can join.
 		 */
-		if (tree_id(a->tree, m->pgid) == m->pid)
+		if (tree_id(a->tree, m->pgid) == m->pid && tree_id(a->tree, m->sid) != m->pid)
 			(void) setpgid((pid_t) r, (pid_t) r);
 		/* Dead before anyone traces us: its SIGCHLD (unblocked, default: discarded) is gone. */
 		if (m->zombie)
