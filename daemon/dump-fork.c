@@ -95,10 +95,14 @@ static int do_fork(struct dump_ctx *c, uint64_t code, pid_t *ret)
 	if (res < 0)
 		return (int) res;
 	/*
-	 * clone returns the PID in the target's namespace, the clone event the
-	 * one in ours, which ptrace and kill need: they differ under --pidns.
+	 * clone returns the copy's PID where the target is, which its wait4
+	 * needs, the clone event the one in ours, which ptrace and kill need:
+	 * they differ in a PID namespace of the target's own.
 	 */
-	child = th->child > 0 ? th->child : (pid_t) res;
+	c->child_ns = (pid_t) res;
+	child = th->child;
+	if (child <= 0)
+		return log_debug_errno(-ESRCH, "no clone event for the copy of PID %d", (int) c->pid);
 	r = hold_child(child);
 	if (r < 0) {
 		(void) kill(child, SIGKILL);
@@ -184,25 +188,18 @@ void dump_kill_child(struct dump_ctx *c)
 /*
  * The dead copy is a zombie child of the target, invisible to its wait()
  * (exit signal 0) but taking a PID: stop one thread of the target a moment
- * and have it collect the copy.
+ * and have it collect the copy, by the number clone gave it there.
  */
-int dump_reap_children(struct dump_ctx *c, const pid_t *children, size_t n)
+int dump_reap_copy(struct dump_ctx *c)
 {
 	struct inject_thread th;
 	struct user_regs_struct regs;
 	uint64_t mask, lo, hi, start;
 	pid_t tid = c->pid;
-	_cleanup_free_ pid_t *ns_pids = NULL;
 	int status, r;
 
-	if (n == 0)
+	if (c->child_ns <= 0)
 		return 0;
-	/* wait4 runs in the target: its PID namespace's numbers (before it is stopped). */
-	ns_pids = new0(pid_t, n);
-	if (!ns_pids)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		ns_pids[i] = dump_ns_pid(children[i]);
 	r = ptrace_seize(tid, SEIZE_OPTIONS);
 	if (r < 0)
 		return r;
@@ -238,13 +235,10 @@ int dump_reap_children(struct dump_ctx *c, const pid_t *children, size_t n)
 		th.rsp = regs.rsp;
 	}
 	if (r >= 0) {
-		for (size_t i = 0; i < n; i++) {
-			int64_t res;
+		int64_t res;
 
-			if (ns_pids[i] > 0)
-				(void) INJECT(&c->inj, &th, SYS_wait4, &res, (uint64_t) ns_pids[i], 0,
-					      __WALL | WNOHANG, 0, 0, 0);
-		}
+		(void) INJECT(&c->inj, &th, SYS_wait4, &res, (uint64_t) c->child_ns, 0,
+			      __WALL | WNOHANG, 0, 0, 0);
 		r = inject_thread_end(&c->inj, &th, NULL, mask);
 	}
 out:

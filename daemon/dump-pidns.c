@@ -17,7 +17,7 @@
 
 /* Where a process or thread is in the tree's namespace, which is `level` deep. */
 struct ns_ids {
-	pid_t host, pid, pgid, sid; /* pgid, sid: 0 when led from outside the namespace */
+	pid_t host, pid, pgid, sid; /* pgid, sid: 0 when led from outside (read_ns_ids) */
 };
 
 static int read_ns_ids(pid_t host, size_t level, struct ns_ids *ret)
@@ -56,13 +56,17 @@ static size_t pidns_level(pid_t pid)
 	return level;
 }
 
-pid_t dump_ns_pid(pid_t host)
+pid_t dump_ns_pid_of_child(const struct dump_ctx *c, pid_t child)
 {
+	size_t level = pidns_level(c->pid);
 	struct proc_status st = {};
 	pid_t pid = 0;
 
-	if (proc_read_status(host, &st) >= 0)
-		pid = st.nspid[st.n_nspid - 1];
+	if (level == 1)
+		return child;
+	/* The child may be deeper (the target unshared CLONE_NEWPID): the target's level. */
+	if (proc_read_status(child, &st) >= 0 && st.n_nspid >= level)
+		pid = st.nspid[level - 1];
 	proc_status_done(&st);
 	return pid;
 }
@@ -122,6 +126,16 @@ static int tree_ids(const struct dump_tree *t, size_t level, struct ns_ids **ret
 		r = read_ns_ids(root->members[k].pid, level, &ids[1 + k]);
 	if (r < 0)
 		return r;
+	/*
+	 * A group or session led from outside the namespace has no number in
+	 * it; restore makes such a one the root's (tree_id), so that is saved.
+	 */
+	for (size_t i = 0; i <= root->n_members; i++) {
+		if (!ids[i].pgid)
+			ids[i].pgid = ids[0].pid;
+		if (!ids[i].sid)
+			ids[i].sid = ids[0].pid;
+	}
 	*ret = TAKE_PTR(ids);
 	return 0;
 }

@@ -760,7 +760,7 @@ int dump_injected_state(struct dump_ctx *c)
 		if (i == 0)
 			r = query_process(c, &c->threads[0]);
 		for (size_t k = 0; r >= 0 && i == 0 && k < c->n_stale; k++) {
-			pid_t ns_pid = dump_ns_pid(c->stale[k]); /* its number where wait4 runs */
+			pid_t ns_pid = dump_ns_pid_of_child(c, c->stale[k]);
 			int64_t res;
 
 			if (ns_pid > 0)

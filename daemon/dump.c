@@ -463,8 +463,8 @@ static int read_copy(struct dump_ctx *c)
 	if (r >= 0)
 		r = check_target_lives(c);
 	dump_kill_child(c);
-	(void) dump_reap_children(c, &c->child, 1);
-	c->child = 0; /* collected: its PID may be anyone's now */
+	(void) dump_reap_copy(c);
+	c->child = c->child_ns = 0; /* collected: its PID may be anyone's now */
 	return r;
 }
 
@@ -477,7 +477,7 @@ static void tree_done(struct dump_tree *t)
 	dump_tree_release(t);
 	for (size_t i = 0; i < t->n; i++)
 		if (t->procs[i].child)
-			(void) dump_reap_children(&t->procs[i], &t->procs[i].child, 1);
+			(void) dump_reap_copy(&t->procs[i]);
 	for (size_t i = t->n; i-- > 0;)
 		dump_ctx_done(&t->procs[i]);
 	free(t->procs);

@@ -64,6 +64,7 @@ struct dump_ctx {
 	pid_t mem_pid;	  /* whose memory pages are read from: the target or its copy */
 	int mem_fd;	  /* /proc/<mem_pid>/mem */
 	pid_t child;	  /* the copy-on-write copy, or 0 */
+	pid_t child_ns;	  /* the copy's PID where the target is (clone's return) */
 	struct inject_thread child_th; /* the copy, held after its clone: syscalls run in it */
 	uint64_t child_code;	       /* ckptd's code page, still mapped in the copy */
 	/* pages read from the copy, not yet dropped from it: [start, end) of the region at base */
@@ -108,8 +109,8 @@ const struct snapshot_file *dump_tree_earlier_file(const struct dump_ctx *c, enu
  * is saved (frozen, after the capture, which uses ours). Nothing in ours.
  */
 int dump_pidns_convert(struct dump_tree *t);
-/* A process's PID in its own namespace (what a wait4 injected into its parent needs); 0: gone. */
-pid_t dump_ns_pid(pid_t host);
+/* A child of c's target as the target numbers it (what a wait4 injected there needs); 0: gone. */
+pid_t dump_ns_pid_of_child(const struct dump_ctx *c, pid_t child);
 
 /* dump-proc.c: registers and everything per thread and per process that is not memory. */
 /* Lets threads caught off their stacks move on; 1 if any moved (read the maps again). */
@@ -151,7 +152,8 @@ int dump_fork_child(struct dump_ctx *c);
 /* madvise(MADV_DONTNEED) of [start, end) in the copy: -errno when the copy is out of reach. */
 int dump_child_drop(struct dump_ctx *c, uint64_t start, uint64_t end);
 void dump_kill_child(struct dump_ctx *c);
-int dump_reap_children(struct dump_ctx *c, const pid_t *children, size_t n);
+/* Has the target collect its dead copy (a zombie of its own, invisible to its wait()). */
+int dump_reap_copy(struct dump_ctx *c);
 
 /* dump-files.c */
 /* Which pipe ends and sockets the process holds, for the whole tree to see (frozen). */

@@ -1,0 +1,96 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# pidns-foreign: a tree in a PID namespace ckptd did not make (`unshare -p
+# -f`, then `nsenter -p` from a session of our namespace, so its session and
+# group are led from outside its namespace): a shell waiting for its child,
+# the threads workload.
+#   - the namespace's init (PID 1 there) is refused, naming it, and runs on;
+#   - dumped with --leave-running, the tree runs on and keeps no copy (no
+#     child but the workload is left behind);
+#   - dumped again (killed), the image holds the PIDs and TIDs the tree had
+#     in its namespace (its session and group, led from outside, saved as
+#     the root's) and `restore --pidns` gives them back; it finishes with
+#     the output of an uninterrupted run.
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+e2e_init pidns-foreign
+
+command -v unshare >/dev/null && command -v nsenter >/dev/null || skip "no unshare/nsenter (util-linux)"
+mkdir -p "$T/ref" "$T/run" "$T/ns"
+start_bg "$T/ref" "$WORKLOADS/threads" "$T/ref/out" "$T/ref/ready"
+ref=$BG_PID
+start_bg "$T/ns" unshare -p -f sleep 1000
+wait_for 10 "unshare made no namespace" eval '[ -n "$(cat /proc/'"$BG_PID"'/task/*/children 2>/dev/null)" ]'
+init=$(cat /proc/"$BG_PID"/task/*/children | tr -d ' \n')
+E2E_PIDS+=("$init")
+start_bg "$T/run" nsenter -t "$init" -p -- sh -c '"$1" "$2/out" "$2/ready" & wait $!' sh \
+	"$WORKLOADS/threads" "$T/run"
+# children_of PID: its children, blank-separated.
+children_of() {
+	cat /proc/"$1"/task/*/children 2>/dev/null | tr -s ' \n' ' ' | sed 's/ $//'
+}
+wait_for 10 "nsenter started nothing" eval '[ -n "$(children_of '"$BG_PID"')" ]'
+pid=$(children_of "$BG_PID")
+E2E_PIDS+=("$pid")
+wait_for 10 "the shell started nothing" eval '[ -n "$(children_of '"$pid"')" ]'
+work=$(children_of "$pid")
+wait_ready "$work" "$T/run/ready"
+wait_ready "$ref" "$T/ref/ready"
+# inner_tids PID: the TIDs of PID's threads in its namespace, sorted.
+inner_tids() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		awk '/^NSpid:/ { print $NF }' "$t/status"
+	done | sort -n | tr '\n' ' '
+}
+inner=$(awk '/^NSpid:/ { print $NF }' "/proc/$pid/status")
+[ "$inner" != "$pid" ] || fail "pid $pid is not in a PID namespace of its own"
+for p in "$pid" "$work"; do
+	[ "$(awk '/^NSsid:/ { print $NF }' "/proc/$p/status")" = 0 ] ||
+		fail "pid $p's session is not led from outside its namespace"
+done
+inner_work=$(awk '/^NSpid:/ { print $NF }' "/proc/$work/status")
+log "shell $pid and workload $work are $inner and $inner_work in the namespace of init $init"
+
+log "case: the namespace's init"
+expect_error "init" dump "$init" -D "$T/img0"
+error_names "PID $init"
+check_running "$init" "the refused namespace init"
+assert_no_image "$T/img0"
+
+log "case: dumped with --leave-running"
+rand_between 200 800
+sleep_ms "$RAND"
+run_ckptd dump "$pid" -D "$T/img1" --leave-running || fail "dump --leave-running failed: $(ckptd_error_line)"
+check_running "$work" "the workload after dump --leave-running"
+[ "$(children_of "$pid")" = "$work" ] && [ -z "$(children_of "$work")" ] ||
+	fail "the dump left children behind (copies, not collected): $(children_of "$pid") / $(children_of "$work")"
+
+log "case: dumped (killed), restored with --pidns"
+rand_between 100 600
+sleep_ms "$RAND"
+tids=$(inner_tids "$work")
+run_ckptd dump "$pid" -D "$T/img2" || fail "dump failed: $(ckptd_error_line)"
+wait_gone "$pid" 10 "the dumped process"
+run_ckptd restore -D "$T/img2" --pidns || fail "restore --pidns failed: $(ckptd_error_line)"
+line=$(head -n 1 "$CKPTD_OUT")
+[[ $line =~ ^pid\ $inner\ running\ again\ in\ a\ new\ PID\ namespace\ \(PID\ ([0-9]+)\ outside\ it\) ]] ||
+	fail "restore --pidns said: $line"
+outer=${BASH_REMATCH[1]}
+E2E_PIDS+=("$outer")
+work=$(children_of "$outer")
+[ -n "$work" ] || fail "the restored shell has no child"
+E2E_PIDS+=("$work")
+[ "$(awk '/^NSpid:/ { print $NF }' "/proc/$work/status")" = "$inner_work" ] ||
+	fail "the workload came back as $(awk '/^NSpid:/ { print $NF }' "/proc/$work/status") inside, not $inner_work"
+[ "$(inner_tids "$work")" = "$tids" ] || fail "threads came back as $(inner_tids "$work")inside, not $tids"
+for p in "$outer" "$work"; do
+	[ "$(awk '/^NSsid:/ { print $NF }' "/proc/$p/status")" = "$inner" ] ||
+		fail "restored pid $p is not in the session of the tree's root"
+done
+wait_gone "$outer" 60 "the restored shell"
+child_status "$ref"
+[ "$CHILD_STATUS" = 0 ] || fail "the uninterrupted run failed with status $CHILD_STATUS"
+compare_outputs "$T/ref" "$T/run" out
+last_line_pass "$T/run/out"
+log "PASS: shell $inner, workload threads $tids inside"
