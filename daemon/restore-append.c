@@ -38,14 +38,14 @@ static bool appends_to(const struct snapshot *s, uint32_t file)
 }
 
 /*
- * With --pidns the original may still run beside its copy: its log is its
- * own, and cutting it would take what it wrote since. The original may have
- * run in a PID namespace of its own (a job restored with --pidns before),
- * under another PID in ours than the saved one: it is found by its start.
+ * The original may still run beside its copy (with --pidns, or when it runs
+ * in a PID namespace of its own, as a job restored with --pidns before,
+ * under another PID in ours than the saved one): its log is its own, and
+ * cutting it would take what it wrote since. It is found by its start.
  */
 static bool original_runs(const struct restore_ctx *c)
 {
-	return c->opts->pidns && proc_find_started(c->snap->proc.start_time, c->snap->proc.pid) > 0;
+	return proc_find_started(c->snap->proc.start_time, c->snap->proc.pid) > 0;
 }
 
 /* An empty file beside the log, for what will be cut: LOG.ckptd-cut-SECONDS[-N]. */
