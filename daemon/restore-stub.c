@@ -79,7 +79,7 @@ static int check_pid_free(pid_t tid, bool thread)
 	restore_describe_holder(tid, holder, sizeof(holder));
 	return log_error_errno(-EEXIST,
 			       "%s %d, which the snapshot needs, is in use by %s; end it before "
-			       "restoring",
+			       "restoring, or restore with --pidns (in a new PID namespace)",
 			       thread ? "Thread id" : "PID", (int) tid, holder);
 }
 

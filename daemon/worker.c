@@ -357,6 +357,20 @@ static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep
 		snprintf(path, sizeof(path), "versions/%s", store_version_name(number, name));
 		r = restore_process(job_dfd, path, &opts, &res);
 		/*
+		 * After a reboot nobody is there to choose: a PID the tree needs
+		 * that some other process took (or that is a kernel thread's, for
+		 * a tree numbered in a PID namespace of its own) is no reason to
+		 * leave the job down. The same version goes into a new PID
+		 * namespace, where its PIDs are free.
+		 */
+		if (r == -EEXIST && !opts.pidns && get_int(req, "scheduled") != 0) {
+			log_info("%s: a PID version %" PRIu64 " needs is taken; restoring it in a new "
+				 "PID namespace",
+				 get_str(req, "job"), number);
+			opts.pidns = true;
+			continue;
+		}
+		/*
 		 * Damage found while filling memory shows only then; nothing has
 		 * changed (the stub is gone), so the next older version may serve.
 		 */

@@ -7,9 +7,12 @@
 # are killed and reaped, the pipe's reader too: a crash.
 #   - Restarted with the same boot id, the daemon does not restore them
 #     (nothing rebooted; their pids stay free).
-#   - Restarted with a new boot id (--boot-id-file), it restores both with
-#     their pids; `list` shows them watching again, restore_on_boot still
-#     set, and new versions appear.
+#   - Restarted with a new boot id (--boot-id-file), it restores both;
+#     `list` shows them watching again, restore_on_boot still set, and new
+#     versions appear. calc gets its pid back; the ticker's was taken by
+#     another process meanwhile (as after a real reboot), so it comes back
+#     in a new PID namespace, with its pid there, and its job watches and
+#     snapshots it on there.
 #   - The ticker's stdout, a pipe that is gone, now goes to its job's
 #     output.log, which `list` names as the job's "log"; it goes on
 #     counting from where the version was taken, not from 0.
@@ -89,14 +92,24 @@ for p in "$pid" "$tick"; do
 done
 daemon_stop
 
-# A reboot.
+# A reboot, after which another process has the ticker's pid.
+holder=$("$TOOLS/takepid" "$tick" sleep 1000) || fail "could not start a process with pid $tick"
+E2E_PIDS+=("$holder")
 new_boot_id
 daemon_start
 # Restoring takes a moment (the pid exists from the start, as the daemon's stub).
 wait_job calc "j is not None and j['pid'] == $pid and j['state'] in ('watching', 'snapshotting')" 60 \
 	"job calc watching pid $pid again after the reboot"
-wait_job ticker "j is not None and j['pid'] == $tick and j['state'] in ('watching', 'snapshotting')" 60 \
-	"job ticker watching pid $tick again after the reboot"
+wait_job ticker "j is not None and j['pid'] not in (0, $tick) and j['state'] in ('watching', 'snapshotting')" 60 \
+	"job ticker watching again after the reboot, in a PID namespace of its own"
+inner_tick=$tick
+tick=$(job_field ticker pid)
+E2E_PIDS+=("$tick")
+nspid=$(awk '/^NSpid:/ { print $2, $3 }' "/proc/$tick/status")
+[ "$nspid" = "$tick $inner_tick" ] || fail "the ticker (pid $tick) has NSpid $nspid, expected '$tick $inner_tick'"
+grep -q "ticker: a PID version [0-9]* needs is taken; restoring it in a new PID namespace" "$DAEMON_LOG" ||
+	fail "the daemon's log does not say why the ticker went into a PID namespace"
+log "the ticker is pid $inner_tick in its namespace, $tick here"
 alive "$pid" || fail "job calc is watching again, but pid $pid does not run"
 alive "$tick" || fail "job ticker is watching again, but pid $tick does not run"
 [ "$(readlink "/proc/$pid/exe")" = "$(readlink -f "$BIGMEM")" ] ||
