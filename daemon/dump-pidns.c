@@ -56,19 +56,24 @@ static size_t pidns_level(pid_t pid)
 	return level;
 }
 
-pid_t dump_ns_pid_of_child(const struct dump_ctx *c, pid_t child)
+/* host's PID in the namespace `level` deep on its way down from ours: 0 when not in it. */
+static pid_t pid_at_level(pid_t host, size_t level)
 {
-	size_t level = pidns_level(c->pid);
 	struct proc_status st = {};
 	pid_t pid = 0;
 
-	if (level == 1)
-		return child;
-	/* The child may be deeper (the target unshared CLONE_NEWPID): the target's level. */
-	if (proc_read_status(child, &st) >= 0 && st.n_nspid >= level)
+	if (proc_read_status(host, &st) >= 0 && st.n_nspid >= level)
 		pid = st.nspid[level - 1];
 	proc_status_done(&st);
 	return pid;
+}
+
+pid_t dump_ns_pid_of_child(const struct dump_ctx *c, pid_t child)
+{
+	size_t level = pidns_level(c->pid);
+
+	/* The child may be deeper (the target unshared CLONE_NEWPID): the target's level. */
+	return level == 1 ? child : pid_at_level(child, level);
 }
 
 static pid_t ns_pid_of(const struct ns_ids *ids, size_t n, pid_t host)
@@ -77,18 +82,6 @@ static pid_t ns_pid_of(const struct ns_ids *ids, size_t n, pid_t host)
 		if (ids[i].host == host)
 			return ids[i].pid;
 	return 0;
-}
-
-/* The root's parent is outside the tree: its PID there, or 0 when outside the namespace. */
-static pid_t parent_ns_pid(pid_t host, size_t level)
-{
-	struct proc_status st = {};
-	pid_t pid = 0;
-
-	if (proc_read_status(host, &st) >= 0 && st.n_nspid == level)
-		pid = st.nspid[level - 1];
-	proc_status_done(&st);
-	return pid;
 }
 
 static int convert_threads(struct snapshot *s, size_t level)
@@ -150,7 +143,8 @@ static int convert_process(struct snapshot_process *p, const struct ns_ids *ids,
 			me = &ids[i];
 	if (!me)
 		return log_error_errno(-ESRCH, "PID %d is not in its own tree", (int) p->pid);
-	p->ppid = me == &ids[0] ? parent_ns_pid(p->ppid, level) : ns_pid_of(ids, n, p->ppid);
+	/* The root's parent is outside the tree: its PID there, 0 when outside the namespace. */
+	p->ppid = me == &ids[0] ? pid_at_level(p->ppid, level) : ns_pid_of(ids, n, p->ppid);
 	p->pid = me->pid;
 	p->pgid = me->pgid;
 	p->sid = me->sid;
