@@ -86,6 +86,7 @@ struct restore_result {
 	pid_t pid;	   /* the root as we see it (with pidns: outside its namespace) */
 	pid_t saved_pid;   /* the root's PID in its own namespace */
 	bool stdio_redirected; /* some stdio went to opts->stdio */
+	bool pid_taken;	       /* on failure: a PID or TID the tree needs is taken (--pidns is free) */
 };
 
 /* Restores the image at dfd/path; the process runs when this returns. */

@@ -695,6 +695,7 @@ static int take_over(struct restore_tree *t, int ready_rd)
 		if (n != sizeof(rep))
 			return log_error_errno(-EIO, "The restore stub died while preparing");
 		k = tree_index(t, rep.pid);
+		t->pid_taken = rep.code == -EEXIST && rep.stage == STUB_STAGE_CHILD;
 		if (rep.code < 0)
 			return report_error(&t->procs[k < 0 ? 0 : k], &rep);
 		if (k < 0)
@@ -741,6 +742,7 @@ static int clone_root(struct stub_args *a)
 		if (r == 0)
 			stub_main(a, 0);
 	}
+	a->tree->pid_taken = r == -EEXIST;
 	if (r == -EEXIST)
 		return log_error_errno((int) r, "PID %d is in use (taken just now); end that "
 						"process before restoring",

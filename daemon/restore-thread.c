@@ -346,6 +346,8 @@ static int create_thread(struct restore_ctx *c, size_t i)
 	if (res == -EEXIST) {
 		char holder[128];
 
+		if (c->tree)
+			c->tree->pid_taken = true;
 		restore_describe_holder(t->tid, holder, sizeof(holder));
 		return log_error_errno(-EEXIST, "Thread id %d is in use (taken just now) by %s; end "
 						"that process before restoring",

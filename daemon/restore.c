@@ -390,8 +390,10 @@ static int check_tree(struct restore_tree *t)
 		r = check_streams(&t->procs[i]);
 	for (size_t i = 0; r >= 0 && i < t->n; i++)
 		r = check_cpu(&t->procs[i]);
-	if (r >= 0 && !t->procs[0].opts->pidns)
+	if (r >= 0 && !t->procs[0].opts->pidns) {
 		r = restore_check_pids(t);
+		t->pid_taken = r == -EEXIST;
+	}
 	for (size_t i = 0; r >= 0 && i < t->n; i++)
 		r = prepare_files(&t->procs[i]);
 	return r;
@@ -427,6 +429,7 @@ int restore_process(int dfd, const char *path, const struct restore_options *opt
 	struct restore_tree t = {};
 	int r;
 
+	ret->pid_taken = false;
 	ptrace_setup();
 	r = load_tree(&t, dfd, path, opts);
 	if (r >= 0)
@@ -451,6 +454,8 @@ int restore_process(int dfd, const char *path, const struct restore_options *opt
 	for (size_t i = 0; i < t.n; i++)
 		ret->stdio_redirected |= t.procs[i].stdio_redirected;
 out:
+	if (r < 0)
+		ret->pid_taken = t.pid_taken;
 	restore_tree_done(&t);
 	return r;
 }

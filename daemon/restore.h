@@ -80,6 +80,7 @@ struct restore_tree {
 	struct restore_ctx *procs;
 	size_t n;
 	pid_t init; /* with opts->pidns: the namespace's PID 1 (our child), else 0 */
+	bool pid_taken; /* failed because a PID or TID it needs is someone else's */
 	struct restore_shared *shared;
 	size_t n_shared, allocated_shared;
 };

@@ -363,7 +363,7 @@ static _noreturn_ void restore(int job_dfd, json_object *req, struct report *rep
 		 * leave the job down. The same version goes into a new PID
 		 * namespace, where its PIDs are free.
 		 */
-		if (r == -EEXIST && !opts.pidns && get_int(req, "scheduled") != 0) {
+		if (r < 0 && res.pid_taken && !opts.pidns && get_int(req, "scheduled") != 0) {
 			log_info("%s: a PID version %" PRIu64 " needs is taken; restoring it in a new "
 				 "PID namespace",
 				 get_str(req, "job"), number);
