@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -146,6 +147,28 @@ int dump_child_drop(struct dump_ctx *c, uint64_t start, uint64_t end)
 	return 0;
 }
 
+/*
+ * A target that unshared CLONE_NEWPID and has not forked since puts its
+ * next child in the new namespace as its init: the copy would be that
+ * init, and its death would end the namespace before the target's own
+ * first child. The kernel shows no pid_for_children link for a namespace
+ * without an init yet. (Had the target forked, that child would be in
+ * another PID namespace than the target's, which the dump refuses.)
+ */
+static bool copy_would_be_init(pid_t pid)
+{
+	char a[64], b[64];
+	struct stat sa, sb;
+
+	snprintf(a, sizeof(a), "/proc/%d/ns/pid", (int) pid);
+	snprintf(b, sizeof(b), "/proc/%d/ns/pid_for_children", (int) pid);
+	if (stat(a, &sa) < 0 || stat("/proc/self/ns/pid_for_children", &sb) < 0)
+		return false; /* a kernel without these links */
+	if (stat(b, &sb) < 0)
+		return errno == ENOENT;
+	return sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev;
+}
+
 int dump_fork_child(struct dump_ctx *c)
 {
 	struct inject_thread *th = &c->threads[0];
@@ -154,6 +177,13 @@ int dump_fork_child(struct dump_ctx *c)
 	pid_t child = 0;
 	int r;
 
+	if (copy_would_be_init(c->pid)) {
+		log_warning("PID %d has made a PID namespace for its children and has no child "
+			    "there yet; a copy would be its init, so PID %d stays frozen while its "
+			    "memory is read",
+			    (int) c->pid, (int) c->pid);
+		return -EOPNOTSUPP;
+	}
 	r = map_code(c, th, &code);
 	if (r >= 0) {
 		r = do_fork(c, code, &child);

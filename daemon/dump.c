@@ -476,7 +476,7 @@ static void tree_done(struct dump_tree *t)
 			dump_kill_child(&t->procs[i]);
 	dump_tree_release(t);
 	for (size_t i = 0; i < t->n; i++)
-		if (t->procs[i].child)
+		if (t->procs[i].child_ns) /* a copy whose hold failed is dead, not yet collected */
 			(void) dump_reap_copy(&t->procs[i]);
 	for (size_t i = t->n; i-- > 0;)
 		dump_ctx_done(&t->procs[i]);

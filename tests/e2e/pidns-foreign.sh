@@ -11,11 +11,16 @@
 #     in its namespace (its session and group, led from outside, saved as
 #     the root's) and `restore --pidns` gives them back; it finishes with
 #     the output of an uninterrupted run.
+# And a process that made a PID namespace for its children (`unshare -p`
+# without -f) and has no child yet: a copy-on-write copy would become that
+# namespace's init and end it when killed, so dump --leave-running reads it
+# frozen, saying so, and its first child is still PID 1 there.
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init pidns-foreign
 
 command -v unshare >/dev/null && command -v nsenter >/dev/null || skip "no unshare/nsenter (util-linux)"
+need_python3
 mkdir -p "$T/ref" "$T/run" "$T/ns"
 start_bg "$T/ref" "$WORKLOADS/threads" "$T/ref/out" "$T/ref/ready"
 ref=$BG_PID
@@ -93,4 +98,25 @@ child_status "$ref"
 [ "$CHILD_STATUS" = 0 ] || fail "the uninterrupted run failed with status $CHILD_STATUS"
 compare_outputs "$T/ref" "$T/run" out
 last_line_pass "$T/run/out"
-log "PASS: shell $inner, workload threads $tids inside"
+
+log "case: a namespace for the children, none yet"
+mkdir -p "$T/u"
+start_bg "$T/u" unshare -p "$PYTHON" -c '
+import os, sys, time
+open(sys.argv[1], "w").close()
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.02)
+pid = os.fork()
+if pid == 0:
+    print("child", os.getpid(), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)' "$T/u/ready" "$T/u/go"
+unshared=$BG_PID
+wait_ready "$unshared" "$T/u/ready"
+run_ckptd dump "$unshared" -D "$T/img3" --leave-running || fail "dump --leave-running failed: $(ckptd_error_line)"
+grep -q "a copy would be its init" "$CKPTD_ERR" || fail "the dump does not say why it read the process frozen: $(cat "$CKPTD_ERR")"
+touch "$T/u/go"
+child_status "$unshared"
+[ "$CHILD_STATUS" = 0 ] || fail "the process that made the namespace ended with $CHILD_STATUS: $(cat "$T/u/stderr")"
+grep -qx "child 1" "$T/u/stdout" || fail "its first child is not PID 1 of its namespace: $(cat "$T/u/stdout" "$T/u/stderr")"
+log "PASS: shell $inner, workload threads $tids inside; the copy of a namespace's maker not forked"
