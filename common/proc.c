@@ -1076,6 +1076,18 @@ int proc_start_time(pid_t pid, uint64_t *ret)
 	return 0;
 }
 
+int proc_same_ns(pid_t a, const char *a_kind, pid_t b, const char *b_kind)
+{
+	char pa[64], pb[64];
+	struct stat sa, sb;
+
+	snprintf(pa, sizeof(pa), "/proc/%d/ns/%s", (int) a, a_kind);
+	snprintf(pb, sizeof(pb), "/proc/%d/ns/%s", (int) b, b_kind);
+	if (stat(pa, &sa) < 0 || stat(pb, &sb) < 0)
+		return -errno;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 pid_t proc_find_started(uint64_t start_time, pid_t ns_pid)
 {
 	_cleanup_closedir_ DIR *d = opendir("/proc");

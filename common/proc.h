@@ -161,6 +161,12 @@ int proc_read_timers(pid_t pid, struct proc_timer **ret, size_t *ret_n);
  * PID it names one process for good: a reused PID has another start time. */
 int proc_start_time(pid_t pid, uint64_t *ret);
 /*
+ * 1: a's namespace of a_kind ("pid", "time_for_children"...) is b's of
+ * b_kind, 0: not, -errno: a link is missing (-ENOENT: a kernel without
+ * that kind, a process gone, or a namespace for children without an init).
+ */
+int proc_same_ns(pid_t a, const char *a_kind, pid_t b, const char *b_kind);
+/*
  * The live process that started at start_time and is ns_pid in its own PID
  * namespace (which may be ours, or one of its own): its PID in ours, or 0.
  * A walk of /proc.

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -157,16 +156,12 @@ int dump_child_drop(struct dump_ctx *c, uint64_t start, uint64_t end)
  */
 static bool copy_would_be_init(pid_t pid)
 {
-	char a[64], b[64];
-	struct stat sa, sb;
+	int r;
 
-	snprintf(a, sizeof(a), "/proc/%d/ns/pid", (int) pid);
-	snprintf(b, sizeof(b), "/proc/%d/ns/pid_for_children", (int) pid);
-	if (stat(a, &sa) < 0 || stat("/proc/self/ns/pid_for_children", &sb) < 0)
+	if (proc_same_ns(getpid(), "pid", getpid(), "pid_for_children") < 0)
 		return false; /* a kernel without these links */
-	if (stat(b, &sb) < 0)
-		return errno == ENOENT;
-	return sa.st_ino != sb.st_ino || sa.st_dev != sb.st_dev;
+	r = proc_same_ns(pid, "pid", pid, "pid_for_children");
+	return r == 0 || r == -ENOENT;
 }
 
 int dump_fork_child(struct dump_ctx *c)

@@ -9,8 +9,6 @@
  */
 #define LOG_PREFIX "dump: "
 
-#include <sys/stat.h>
-
 #include "dump.h"
 #include "log.h"
 #include "proc.h"
@@ -42,13 +40,9 @@ static int read_ns_ids(pid_t host, size_t level, struct ns_ids *ret)
 static size_t pidns_level(pid_t pid)
 {
 	struct proc_status st = {};
-	struct stat a, b;
-	char path[64];
 	size_t level = 1;
 
-	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int) pid);
-	if (stat(path, &a) < 0 || stat("/proc/self/ns/pid", &b) < 0 ||
-	    (a.st_ino == b.st_ino && a.st_dev == b.st_dev))
+	if (proc_same_ns(pid, "pid", getpid(), "pid") != 0)
 		return 1;
 	if (proc_read_status(pid, &st) >= 0)
 		level = st.n_nspid;

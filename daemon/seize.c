@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/ptrace.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "log.h"
@@ -30,20 +29,12 @@
 static int check_namespaces(pid_t pid, pid_t root)
 {
 	static const char *const kinds[] = { "pid", "mnt", "user", "net", "ipc", "uts" };
-	char a[64], b[64];
-	struct stat sa, sb;
 
 	for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
 		if (pid == root && strcmp(kinds[i], "pid") == 0)
 			continue;
-		snprintf(a, sizeof(a), "/proc/%d/ns/%s", (int) pid, kinds[i]);
-		if (pid == root)
-			snprintf(b, sizeof(b), "/proc/self/ns/%s", kinds[i]);
-		else
-			snprintf(b, sizeof(b), "/proc/%d/ns/%s", (int) root, kinds[i]);
-		if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
-			continue; /* a kernel without that namespace kind */
-		if (sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev)
+		/* Not 0: the same, or a kernel without that namespace kind. */
+		if (proc_same_ns(pid, kinds[i], pid == root ? getpid() : root, kinds[i]) != 0)
 			continue;
 		if (pid == root)
 			return log_error_errno(-EOPNOTSUPP,

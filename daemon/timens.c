@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,22 +23,9 @@
 
 #define NSEC_PER_SEC 1000000000LL
 
-/* 1: same namespace, 0: not, -ENOENT: this kernel has no time namespaces. */
-static int same_ns(pid_t a, const char *a_kind, pid_t b, const char *b_kind)
-{
-	char pa[64], pb[64];
-	struct stat sa, sb;
-
-	snprintf(pa, sizeof(pa), "/proc/%d/ns/%s", (int) a, a_kind);
-	snprintf(pb, sizeof(pb), "/proc/%d/ns/%s", (int) b, b_kind);
-	if (stat(pa, &sa) < 0 || stat(pb, &sb) < 0)
-		return -errno;
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 int timens_check(pid_t pid)
 {
-	int r = same_ns(pid, "time", pid, "time_for_children");
+	int r = proc_same_ns(pid, "time", pid, "time_for_children");
 
 	if (r == -ENOENT)
 		return 0; /* no time namespaces here: every process shares the host's clocks */
