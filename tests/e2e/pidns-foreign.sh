@@ -11,6 +11,8 @@
 #     in its namespace (its session and group, led from outside, saved as
 #     the root's) and `restore --pidns` gives them back; it finishes with
 #     the output of an uninterrupted run.
+# Other namespaces are still refused, naming the kind: a root in a network
+# namespace of its own, and a descendant in one its root does not share.
 # And a process that made a PID namespace for its children (`unshare -p`
 # without -f) and has no child yet: a copy-on-write copy would become that
 # namespace's init and end it when killed, so dump --leave-running reads it
@@ -98,6 +100,26 @@ child_status "$ref"
 [ "$CHILD_STATUS" = 0 ] || fail "the uninterrupted run failed with status $CHILD_STATUS"
 compare_outputs "$T/ref" "$T/run" out
 last_line_pass "$T/run/out"
+
+log "case: other namespaces"
+mkdir -p "$T/net"
+start_bg "$T/net" unshare -n sleep 1000
+netroot=$BG_PID
+expect_error "net namespace" dump "$netroot" -D "$T/img4"
+check_running "$netroot" "the refused process in a network namespace"
+assert_no_image "$T/img4"
+start_bg "$T/net" sh -c 'unshare -n sleep 1000 & wait'
+shroot=$BG_PID
+wait_for 10 "the shell started nothing" eval '[ -n "$(children_of '"$shroot"')" ]'
+netchild=$(children_of "$shroot")
+E2E_PIDS+=("$netchild")
+wait_for 10 "pid $netchild did not enter its network namespace" eval \
+	'[ "$(readlink /proc/'"$netchild"'/ns/net)" != "$(readlink /proc/self/ns/net)" ]'
+expect_error "net namespace" dump "$shroot" -D "$T/img5"
+error_names "PID $netchild"
+check_running "$shroot" "the refused tree's root"
+check_running "$netchild" "the refused tree's member"
+assert_no_image "$T/img5"
 
 log "case: a namespace for the children, none yet"
 mkdir -p "$T/u"
