@@ -70,12 +70,19 @@ pid_t dump_ns_pid_of_child(const struct dump_ctx *c, pid_t child)
 	return level == 1 ? child : pid_at_level(child, level);
 }
 
-static pid_t ns_pid_of(const struct ns_ids *ids, size_t n, pid_t host)
+static const struct ns_ids *ids_of(const struct ns_ids *ids, size_t n, pid_t host)
 {
 	for (size_t i = 0; i < n; i++)
 		if (ids[i].host == host)
-			return ids[i].pid;
-	return 0;
+			return &ids[i];
+	return NULL;
+}
+
+static pid_t ns_pid_of(const struct ns_ids *ids, size_t n, pid_t host)
+{
+	const struct ns_ids *found = ids_of(ids, n, host);
+
+	return found ? found->pid : 0;
 }
 
 static int convert_threads(struct snapshot *s, size_t level)
@@ -130,11 +137,8 @@ static int tree_ids(const struct dump_tree *t, size_t level, struct ns_ids **ret
 static int convert_process(struct snapshot_process *p, const struct ns_ids *ids, size_t n,
 			   size_t level)
 {
-	const struct ns_ids *me = NULL;
+	const struct ns_ids *me = ids_of(ids, n, p->pid);
 
-	for (size_t i = 0; i < n && !me; i++)
-		if (ids[i].host == p->pid)
-			me = &ids[i];
 	if (!me)
 		return log_error_errno(-ESRCH, "PID %d is not in its own tree", (int) p->pid);
 	/* The root's parent is outside the tree: its PID there, 0 when outside the namespace. */
