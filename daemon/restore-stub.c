@@ -48,7 +48,8 @@ struct clone_args_v2 {
 	uint64_t cgroup;
 };
 
-void restore_describe_holder(pid_t tid, char *buf, size_t size)
+/* "PID 12 (name)", "a thread of PID 12 (name)", "a zombie ..." or "another process". */
+static void describe_holder(pid_t tid, char *buf, size_t size)
 {
 	struct proc_status st = {};
 	struct proc_stat ps = {};
@@ -68,22 +69,32 @@ void restore_describe_holder(pid_t tid, char *buf, size_t size)
 	proc_status_done(&st);
 }
 
-static int check_pid_free(pid_t tid, bool thread)
+int restore_pid_in_use(struct restore_tree *t, pid_t id, bool thread, bool just_now)
 {
-	char path[32], holder[128];
+	char holder[128];
+
+	if (t)
+		t->pid_taken = true;
+	describe_holder(id, holder, sizeof(holder));
+	return log_error_errno(-EEXIST,
+			       "%s %d, which the snapshot needs, is in use%s by %s; end it before "
+			       "restoring, or restore with --pidns (in a new PID namespace)",
+			       thread ? "Thread id" : "PID", (int) id,
+			       just_now ? " (taken just now)" : "", holder);
+}
+
+static int check_pid_free(struct restore_tree *t, pid_t tid, bool thread)
+{
+	char path[32];
 	struct stat st;
 
 	snprintf(path, sizeof(path), "/proc/%d", (int) tid);
 	if (stat(path, &st) < 0)
 		return 0;
-	restore_describe_holder(tid, holder, sizeof(holder));
-	return log_error_errno(-EEXIST,
-			       "%s %d, which the snapshot needs, is in use by %s; end it before "
-			       "restoring, or restore with --pidns (in a new PID namespace)",
-			       thread ? "Thread id" : "PID", (int) tid, holder);
+	return restore_pid_in_use(t, tid, thread, /* just_now= */ false);
 }
 
-int restore_check_pids(const struct restore_tree *t)
+int restore_check_pids(struct restore_tree *t)
 {
 	const struct snapshot *root = t->procs[0].snap;
 	int r = 0;
@@ -92,11 +103,11 @@ int restore_check_pids(const struct restore_tree *t)
 		const struct snapshot *s = t->procs[k].snap;
 
 		for (size_t i = 0; r >= 0 && i < s->n_threads; i++)
-			r = check_pid_free(s->threads[i].tid, i > 0);
+			r = check_pid_free(t, s->threads[i].tid, i > 0);
 	}
 	for (size_t i = 0; r >= 0 && i < root->n_members; i++)
 		if (root->members[i].zombie)
-			r = check_pid_free(root->members[i].pid, false);
+			r = check_pid_free(t, root->members[i].pid, false);
 	return r;
 }
 
@@ -656,9 +667,7 @@ static int report_error(const struct restore_ctx *c, const struct stub_report *r
 	switch (rep->stage) {
 	case STUB_STAGE_CHILD:
 		if (rep->code == -EEXIST)
-			return log_error_errno(rep->code, "PID %d is in use (taken just now); end "
-							  "that process before restoring",
-					       (int) rep->pid);
+			return restore_pid_in_use(c->tree, rep->pid, false, /* just_now= */ true);
 		return log_error_errno(rep->code, "Cannot create PID %d of the tree: %m",
 				       (int) rep->pid);
 	case STUB_STAGE_SESSION:
@@ -695,7 +704,6 @@ static int take_over(struct restore_tree *t, int ready_rd)
 		if (n != sizeof(rep))
 			return log_error_errno(-EIO, "The restore stub died while preparing");
 		k = tree_index(t, rep.pid);
-		t->pid_taken = rep.code == -EEXIST && rep.stage == STUB_STAGE_CHILD;
 		if (rep.code < 0)
 			return report_error(&t->procs[k < 0 ? 0 : k], &rep);
 		if (k < 0)
@@ -742,11 +750,8 @@ static int clone_root(struct stub_args *a)
 		if (r == 0)
 			stub_main(a, 0);
 	}
-	a->tree->pid_taken = r == -EEXIST;
 	if (r == -EEXIST)
-		return log_error_errno((int) r, "PID %d is in use (taken just now); end that "
-						"process before restoring",
-				       (int) root->snap->proc.pid);
+		return restore_pid_in_use(a->tree, root->snap->proc.pid, false, /* just_now= */ true);
 	if (r == -EPERM)
 		return log_error_errno((int) r, "Choosing the PID needs CAP_CHECKPOINT_RESTORE; "
 						"run ckptd as root");

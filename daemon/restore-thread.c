@@ -343,16 +343,8 @@ static int create_thread(struct restore_ctx *c, size_t i)
 			break;
 		(void) usleep(10000);
 	}
-	if (res == -EEXIST) {
-		char holder[128];
-
-		if (c->tree)
-			c->tree->pid_taken = true;
-		restore_describe_holder(t->tid, holder, sizeof(holder));
-		return log_error_errno(-EEXIST, "Thread id %d is in use (taken just now) by %s; end "
-						"that process before restoring",
-				       (int) t->tid, holder);
-	}
+	if (res == -EEXIST)
+		return restore_pid_in_use(c->tree, t->tid, true, /* just_now= */ true);
 	if (res < 0)
 		return log_error_errno((int) res, "Cannot create thread %d: %m", (int) t->tid);
 	/* clone3() said the id in the process's PID namespace; ptrace wants ours. */

@@ -390,10 +390,8 @@ static int check_tree(struct restore_tree *t)
 		r = check_streams(&t->procs[i]);
 	for (size_t i = 0; r >= 0 && i < t->n; i++)
 		r = check_cpu(&t->procs[i]);
-	if (r >= 0 && !t->procs[0].opts->pidns) {
+	if (r >= 0 && !t->procs[0].opts->pidns)
 		r = restore_check_pids(t);
-		t->pid_taken = r == -EEXIST;
-	}
 	for (size_t i = 0; r >= 0 && i < t->n; i++)
 		r = prepare_files(&t->procs[i]);
 	return r;

@@ -117,11 +117,14 @@ void restore_cuts_done(struct restore_ctx *c);
 
 /* restore-stub.c: "syscall; ret" in ckptd's own text, which the stub shares until it unmaps it. */
 extern const char ckptd_stub_syscall[];
-int restore_check_pids(const struct restore_tree *t);
+int restore_check_pids(struct restore_tree *t);
 /* Thread tid (as the process numbers it) as we number it: they differ with pidns. */
 int restore_our_tid(const struct restore_ctx *c, pid_t tid, pid_t *ret);
-/* "PID 12 (name)", "a thread of PID 12 (name)", "a zombie ..." or "another process". */
-void restore_describe_holder(pid_t tid, char *buf, size_t size);
+/*
+ * A PID or TID the tree needs is someone else's (just_now: it was free at
+ * the check): says whose, remembers it for restore_result.pid_taken; -EEXIST.
+ */
+int restore_pid_in_use(struct restore_tree *t, pid_t id, bool thread, bool just_now);
 /* Every process of the tree as a stub, each seized and stopped. */
 int restore_fork_stubs(struct restore_tree *t);
 void restore_kill_stubs(struct restore_tree *t);
